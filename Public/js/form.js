@@ -1,0 +1,98 @@
+// The parameter form, generated from an experiment's parameter schema, and the equivalent
+// curl command for the chosen values.
+
+export function buildForm(container, experiment, initial = {}) {
+  container.textContent = '';
+  for (const p of experiment.parameters || []) {
+    const id = `param-${p.name}`;
+    const wrap = document.createElement('div');
+    wrap.className = 'param';
+    const label = document.createElement('label');
+    label.htmlFor = id;
+    label.textContent = p.name;
+    let input;
+    const value = initial[p.name] !== undefined ? initial[p.name] : p.default;
+    if (Array.isArray(p.enum) && p.enum.length) {
+      input = document.createElement('select');
+      for (const v of p.enum) input.add(new Option(String(v), String(v)));
+      if (value !== undefined && value !== null) input.value = String(value);
+    } else if (p.type === 'boolean') {
+      input = document.createElement('input');
+      input.type = 'checkbox';
+      input.checked = value === true || value === 'true' || value === '1';
+      wrap.classList.add('checkbox');
+    } else if (p.type === 'integer' || p.type === 'number') {
+      input = document.createElement('input');
+      input.type = 'number';
+      input.step = p.type === 'integer' ? '1' : 'any';
+      if (p.minimum !== undefined && p.minimum !== null) input.min = String(p.minimum);
+      if (p.maximum !== undefined && p.maximum !== null) input.max = String(p.maximum);
+      if (value !== undefined && value !== null) input.value = String(value);
+    } else {
+      input = document.createElement('input');
+      input.type = 'text';
+      if (value !== undefined && value !== null) input.value = String(value);
+    }
+    input.id = id;
+    input.name = p.name;
+    input.dataset.param = p.name;
+    input.dataset.type = p.type;
+    const hint = document.createElement('span');
+    hint.className = 'hint';
+    hint.id = `${id}-hint`;
+    const range = (p.minimum !== undefined && p.minimum !== null) || (p.maximum !== undefined && p.maximum !== null)
+      ? ` (${p.minimum ?? '…'}–${p.maximum ?? '…'})` : '';
+    hint.textContent = `${p.description || ''}${range}`;
+    input.setAttribute('aria-describedby', hint.id);
+    if (p.type === 'boolean' && !(Array.isArray(p.enum) && p.enum.length)) wrap.append(input, label, hint);
+    else wrap.append(label, input, hint);
+    container.appendChild(wrap);
+  }
+  if (!(experiment.parameters || []).length) {
+    container.textContent = 'This experiment has no parameters.';
+  }
+}
+
+/** The form's values, typed by the schema. Throws an Error with a sentence if one is invalid. */
+export function readParams(container, experiment) {
+  const params = {};
+  for (const p of experiment.parameters || []) {
+    const input = container.querySelector(`[data-param="${CSS.escape(p.name)}"]`);
+    if (!input) continue;
+    if (input.type === 'checkbox') { params[p.name] = input.checked; continue; }
+    const raw = input.value;
+    if (p.type === 'integer' || p.type === 'number') {
+      if (raw.trim() === '') throw new Error(`${p.name} needs a value`);
+      const n = Number(raw);
+      if (!isFinite(n) || (p.type === 'integer' && !Number.isInteger(n))) throw new Error(`${p.name} must be ${p.type === 'integer' ? 'a whole number' : 'a number'}`);
+      if (p.minimum != null && n < p.minimum) throw new Error(`${p.name} must be at least ${p.minimum}`);
+      if (p.maximum != null && n > p.maximum) throw new Error(`${p.name} must be at most ${p.maximum}`);
+      params[p.name] = n;
+    } else if (p.type === 'boolean') {
+      params[p.name] = raw === 'true';
+    } else {
+      params[p.name] = raw;
+    }
+  }
+  return params;
+}
+
+/** Coerce deep-link strings to the schema's types; unknown names are ignored. */
+export function paramsFromQuery(experiment, query) {
+  const out = {};
+  for (const p of experiment.parameters || []) {
+    if (!query.has(p.name)) continue;
+    const raw = query.get(p.name);
+    if (p.type === 'boolean') out[p.name] = raw === '1' || raw === 'true' || raw === 'on' || raw === 'yes';
+    else if (p.type === 'integer' || p.type === 'number') out[p.name] = Number(raw);
+    else out[p.name] = raw;
+  }
+  return out;
+}
+
+export function curlCommand(origin, experiment, params) {
+  const body = JSON.stringify({ experiment, params });
+  const quoted = `'${body.replace(/'/g, `'\\''`)}'`;
+  return `curl -sS -X POST ${origin}/api/runs -H 'Content-Type: application/json' -d ${quoted}\n`
+    + `# then stream its events:  curl -N ${origin}/api/runs/<id>/events`;
+}
