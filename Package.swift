@@ -1,0 +1,41 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// The module graph reads bottom-up:
+// CMicroHTTPD → HTTPServer; CSystem → JSON → Tracing → Primitives → Experiments → Playground → interleave.
+let package = Package(
+    name: "Interleave",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "interleave", targets: ["interleave"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMicroHTTPD",
+            pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]
+        ),
+        .target(name: "CSystem"),
+        .target(name: "JSON"),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "JSON"]),
+        .target(name: "Tracing", dependencies: ["JSON", "CSystem"]),
+        .target(name: "Primitives", dependencies: ["Tracing", "CSystem"]),
+        .target(name: "Experiments", dependencies: ["Primitives", "Tracing", "JSON"]),
+        .target(name: "Playground", dependencies: ["Experiments", "HTTPServer", "Tracing", "JSON"]),
+        .executableTarget(
+            name: "interleave",
+            dependencies: [
+                "Playground",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        .testTarget(name: "PlaygroundTests", dependencies: ["Playground", "HTTPServer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,15 @@
+import JSON
+
+/// Every experiment, in the order the catalog lists them. Adding an experiment
+/// means adding its file and one line here.
+public enum Catalog {
+    public static let all: [Experiment] = [
+        .threadPool,
+    ]
+
+    public static func experiment(_ id: String) -> Experiment? {
+        all.first { $0.id == id }
+    }
+
+    public static var ids: [String] { all.map(\.id) }
+}

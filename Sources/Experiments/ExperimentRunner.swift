@@ -1,0 +1,126 @@
+import CSystem
+import JSON
+import Primitives
+import Synchronization
+import Tracing
+
+/// A run's status, as the API reports it.
+public enum RunStatus: String, Sendable, CaseIterable {
+    case queued, running, completed, failed, cancelled, deadlocked, timedOut, interrupted
+
+    public var isFinal: Bool { self != .queued && self != .running }
+}
+
+/// How a run ended.
+public struct RunOutcome: Sendable {
+    public let status: RunStatus
+    public let summary: JSONObject
+}
+
+/// Runs one experiment on its own `main` thread, with a deadline, and always ends it
+/// the same way: every thread joined, `lane.end` and `run.end {status, summary}`
+/// emitted, the trace finished. Used by the server, the CLI and the tests.
+public final class ExperimentRun: Sendable {
+    public let context: RunContext
+    public let experiment: Experiment
+    public let deadlineMs: Int
+    private let outcomeState = Mutex<RunOutcome?>(nil)
+    private let finishedMonitor: Monitor
+
+    public var recorder: TraceRecorder { context.recorder }
+    public var control: RunControl { context.control }
+    public var outcome: RunOutcome? { outcomeState.withLock { $0 } }
+
+    public init(id: String, experiment: Experiment, params: Parameters, deadlineMs: Int = 60_000,
+                capacity: Int = 500_000) {
+        self.experiment = experiment
+        self.deadlineMs = deadlineMs
+        let control = RunControl()
+        self.context = RunContext(runID: id, experiment: experiment.id, params: params,
+                                  recorder: TraceRecorder(capacity: capacity), control: control)
+        // A private control: waiting for the outcome must not be interrupted by the run's own stop.
+        self.finishedMonitor = Monitor(control: RunControl())
+    }
+
+    /// Starts the run on a new detached thread; `onEnd` is called on that thread, last.
+    public func start(onEnd: @escaping @Sendable (RunOutcome) -> Void = { _ in }) {
+        _ = TracedThread(name: "run-\(context.runID)", detached: true) { [self] in
+            let outcome = execute()
+            outcomeState.withLock { $0 = outcome }
+            finishedMonitor.lockAndBroadcast()
+            onEnd(outcome)
+        }
+    }
+
+    /// Blocks until the run has ended.
+    public func wait() -> RunOutcome {
+        finishedMonitor.withLock {
+            while outcomeState.withLock({ $0 }) == nil { _ = try? finishedMonitor.wait() }
+        }
+        return outcome!
+    }
+
+    /// Starts and waits: the whole run on a background thread, for tests and the CLI.
+    public func runToEnd() -> RunOutcome {
+        start()
+        return wait()
+    }
+
+    private func execute() -> RunOutcome {
+        let main = context.main
+        let startNs = interleave_monotonic_ns()
+        main.emit("run.start", ["experiment": .string(experiment.id), "params": .object(context.params.values)])
+        main.start()
+        let deadline = Scheduler.shared.after(ms: deadlineMs) { [control] in control.stop(.timedOut) }
+
+        var summary = JSONObject()
+        var failure: String?
+        do {
+            summary = try experiment.body(context)
+        } catch is RunInterrupted {
+            // The stop reason decides the status below.
+        } catch {
+            failure = "\(error)"
+        }
+        context.joinAll()
+        Scheduler.shared.cancel(deadline)
+        if failure == nil { failure = context.failures.withLock { $0.first } }
+
+        let status: RunStatus
+        switch control.stopReason {
+        case .cancelled?: status = .cancelled
+        case .timedOut?: status = .timedOut
+        case .deadlocked?: status = .deadlocked
+        case .interrupted?: status = .interrupted
+        case .runEnded?, nil: status = failure == nil ? .completed : .failed
+        }
+        if summary["verdict"] == nil {
+            summary["verdict"] = .string(Self.defaultVerdict(status, failure: failure, deadlineMs: deadlineMs))
+        }
+        if let failure { summary["error"] = .string(failure) }
+        summary["durationMs"] = .double(Double((interleave_monotonic_ns() - startNs) / 1000) / 1000)
+        main.end()
+        main.emit("run.end", ["status": .string(status.rawValue), "summary": .object(withTracer(summary))])
+        recorder.finish()
+        // The final summary reports the tracer's cost including run.end itself.
+        return RunOutcome(status: status, summary: withTracer(summary))
+    }
+
+    private func withTracer(_ summary: JSONObject) -> JSONObject {
+        var copy = summary
+        copy["tracer"] = recorder.cost
+        return copy
+    }
+
+    private static func defaultVerdict(_ status: RunStatus, failure: String?, deadlineMs: Int) -> String {
+        switch status {
+        case .completed: "Completed."
+        case .failed: "Failed: \(failure ?? "unknown error")."
+        case .cancelled: "Cancelled before it finished; every thread was stopped and joined."
+        case .timedOut: "Stopped at the \(deadlineMs) ms deadline; every thread was stopped and joined."
+        case .deadlocked: "Deadlocked; the blocked waits were released and every thread unwound."
+        case .interrupted: "Interrupted by the server shutting down."
+        case .queued, .running: ""
+        }
+    }
+}

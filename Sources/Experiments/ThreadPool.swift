@@ -1,0 +1,117 @@
+import CSystem
+import JSON
+import Primitives
+import Synchronization
+import Tracing
+
+extension Experiment {
+    /// ThreadPoolExecutor(max_workers=W) taking T tasks: asynchronous submit, map,
+    /// and the seed's synchronous publishing (submit one, wait for it, then the next).
+    public static let threadPool = Experiment(
+        id: "thread-pool",
+        title: "Thread pool",
+        category: "Threads",
+        summary: "W real worker threads take T tasks from one queue: submit, map, or submit-and-wait.",
+        lesson: """
+            A pool keeps W threads alive and hands them tasks: each task.submit arrow lands on \
+            whichever worker is free, so worker lanes fill left to right and never more than W \
+            tasks run at once. With submit, every task is handed over at once and results are \
+            collected after shutdown(wait=True); with map, results come back in input order even \
+            when later tasks finish first; with sync (同步发布), the main lane waits for each \
+            result before submitting the next, so only one worker is ever busy and the run takes \
+            T × taskMs.
+            """,
+        parameters: [
+            .integer("workers", 1...64, default: 4, "Worker threads in the pool (max_workers)."),
+            .integer("tasks", 0...10_000, default: 12, "Tasks to submit."),
+            .integer("taskMs", 0...10_000, default: 200, "How long each task sleeps, in milliseconds (before jitter)."),
+            .choice("mode", ["submit", "map", "sync"], default: "submit",
+                    "submit: all at once, then shutdown(wait=True); map: results in input order; sync: wait for each result before the next submit."),
+            .integer("jitterPct", 0...100, default: 50,
+                     "Each task's duration varies by up to ± this percent, from a seeded sequence, so completion order differs from submit order."),
+            .integer("seed", 0...1_000_000, default: 1, "Seed of the duration sequence; the same seed gives the same durations."),
+        ],
+        body: runThreadPool
+    )
+}
+
+/// Task durations from a small seeded generator, so a run can be repeated exactly.
+func taskDurations(count: Int, baseMs: Int, jitterPct: Int, seed: Int) -> [Int] {
+    var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 0x1234_5678
+    return (0..<count).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        let unit = Double(state >> 11) / Double(1 << 53)  // [0, 1)
+        let factor = 1 + (unit * 2 - 1) * Double(jitterPct) / 100
+        return max(0, Int((Double(baseMs) * factor).rounded()))
+    }
+}
+
+private func runThreadPool(_ run: RunContext) throws -> JSONObject {
+    let workers = run.params.int("workers")
+    let tasks = run.params.int("tasks")
+    let mode = run.params.string("mode")
+    let durations = taskDurations(count: tasks, baseMs: run.params.int("taskMs"),
+                                  jitterPct: run.params.int("jitterPct"), seed: run.params.int("seed"))
+    let main = run.main
+    main.log("ThreadPoolExecutor(max_workers=\(workers)); \(tasks) tasks; mode \(mode)")
+    let pool = TaskPool(context: run, workers: workers)
+    let workerTids = Mutex<Set<Int32>>([])
+
+    @Sendable func work(_ index: Int) -> TaskPool.Work {
+        { lane in
+            workerTids.withLock { _ = $0.insert(interleave_tid()) }
+            try run.sleep(ms: durations[index], on: lane)
+            return .string("task \(index) done by \(lane.name) in \(durations[index]) ms")
+        }
+    }
+
+    let startUs = run.recorder.elapsedMicros
+    var results: [JSONValue] = []
+    switch mode {
+    case "sync":
+        for index in 0..<tasks {
+            let future = pool.submit(task: index, from: main, work(index))
+            results.append(try future.result(on: main))
+            main.log("result \(index): \(results.last!.stringValue ?? "")")
+        }
+        try pool.shutdown(wait: true, on: main)
+    case "map":
+        let futures = (0..<tasks).map { pool.submit(task: $0, from: main, work($0)) }
+        for future in futures {
+            results.append(try future.result(on: main))
+            main.log("map yielded result \(future.task): \(results.last!.stringValue ?? "")")
+        }
+        try pool.shutdown(wait: true, on: main)
+    default:
+        let futures = (0..<tasks).map { pool.submit(task: $0, from: main, work($0)) }
+        try pool.shutdown(wait: true, on: main)
+        main.log("shutdown(wait=True) returned: all \(tasks) tasks are done")
+        for future in futures {
+            results.append(try future.result(on: main))
+            main.log("result \(future.task): \(results.last!.stringValue ?? "")")
+        }
+    }
+    let wallMs = Double(run.recorder.elapsedMicros - startUs) / 1000
+    let totalMs = durations.reduce(0, +)
+    let longest = durations.max() ?? 0
+    let idealMs = mode == "sync" ? Double(totalMs) : max(Double(totalMs) / Double(workers), Double(longest))
+    let speedup = wallMs > 0 ? Double(totalMs) / wallMs : 0
+    let distinct = workerTids.withLock { $0.count }
+    let verdict = switch mode {
+    case "sync":
+        "Synchronous publishing ran \(tasks) tasks one at a time in \(Int(wallMs)) ms: \(workers) workers but a speedup of only \(format(speedup))×."
+    default:
+        "\(workers) worker threads ran \(tasks) tasks (\(totalMs) ms of work) in \(Int(wallMs)) ms: \(format(speedup))× faster than one after another, on \(distinct) distinct threads."
+    }
+    return [
+        "verdict": .string(verdict),
+        "workers": .int(workers), "tasks": .int(tasks), "mode": .string(mode),
+        "workMs": .int(totalMs), "wallMs": .double(wallMs), "idealMs": .double(idealMs),
+        "speedup": .double((speedup * 100).rounded() / 100), "distinctThreads": .int(distinct),
+        "results": .array(results),
+    ]
+}
+
+func format(_ value: Double) -> String {
+    String((value * 10).rounded() / 10)
+}

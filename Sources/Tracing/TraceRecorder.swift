@@ -1,0 +1,124 @@
+import CSystem
+import Glibc
+import JSON
+import Synchronization
+
+/// The trace of one run. Any number of threads emit into it at once; each event
+/// gets the next `seq` and a `ts` that never goes backwards, under one short lock.
+/// Subscribers read the history from any point and are woken when more arrives.
+public final class TraceRecorder: Sendable {
+    /// Monotonic nanoseconds at the start of the run: `ts` is measured from here.
+    public let startNs: UInt64
+    /// Events past this are counted as dropped instead of stored, so a runaway
+    /// experiment cannot exhaust the server's memory.
+    public let capacity: Int
+
+    private struct State {
+        var events: [TraceEvent] = []
+        var lastTs: Int64 = 0
+        var dropped = 0
+        var finished = false
+        var waiters: [@Sendable () -> Void] = []
+    }
+
+    private let state = Mutex(State())
+    private let costNs = Atomic<UInt64>(0)
+    private let flowCounter = Atomic<Int>(0)
+    private let processID = getpid()
+
+    public init(startNs: UInt64 = interleave_monotonic_ns(), capacity: Int = 500_000) {
+        self.startNs = startNs
+        self.capacity = capacity
+    }
+
+    /// A fresh id to put on both ends of a hand-off (`flow`).
+    public func nextFlow() -> Int { flowCounter.add(1, ordering: .relaxed).newValue }
+
+    /// Records an event from the calling thread; returns its `seq`, or nil once the
+    /// trace is finished or full.
+    @discardableResult
+    public func emit(_ type: String, lane: String, flow: Int? = nil, _ fields: JSONObject = [:]) -> Int? {
+        let entered = interleave_monotonic_ns()
+        let tid = interleave_tid()
+        let elapsed = Int64(entered &- startNs) / 1000
+        return store(entered: entered) { seq, lastTs in
+            TraceEvent(seq: seq, ts: max(elapsed, lastTs), type: type, lane: lane,
+                       pid: processID, tid: tid, flow: flow, fields: fields)
+        }
+    }
+
+    /// Records an event that another process traced (its own pid, tid and ts on the
+    /// shared monotonic clock). It gets this run's next `seq`; its `ts` is raised to
+    /// the last one recorded if it arrived late, so `ts` stays non-decreasing.
+    @discardableResult
+    public func merge(_ event: TraceEvent) -> Int? {
+        let entered = interleave_monotonic_ns()
+        return store(entered: entered) { seq, lastTs in
+            var copy = event
+            copy.seq = seq
+            copy.ts = max(event.ts, lastTs)
+            return copy
+        }
+    }
+
+    private func store(entered: UInt64, _ make: (Int, Int64) -> TraceEvent) -> Int? {
+        let (seq, wake): (Int?, [@Sendable () -> Void]) = state.withLock { state in
+            guard !state.finished else { return (nil, []) }
+            guard state.events.count < capacity else {
+                state.dropped += 1
+                return (nil, [])
+            }
+            let event = make(state.events.count, state.lastTs)
+            state.lastTs = event.ts
+            state.events.append(event)
+            let wake = state.waiters
+            if !wake.isEmpty { state.waiters.removeAll(keepingCapacity: true) }
+            return (event.seq, wake)
+        }
+        for waiter in wake { waiter() }
+        costNs.add(interleave_monotonic_ns() &- entered, ordering: .relaxed)
+        return seq
+    }
+
+    /// No more events will be accepted; every subscriber is woken to see the end.
+    public func finish() {
+        let wake = state.withLock { state in
+            state.finished = true
+            let wake = state.waiters
+            state.waiters.removeAll()
+            return wake
+        }
+        for waiter in wake { waiter() }
+    }
+
+    public var isFinished: Bool { state.withLock { $0.finished } }
+    public var count: Int { state.withLock { $0.events.count } }
+    public var dropped: Int { state.withLock { $0.dropped } }
+    public var events: [TraceEvent] { state.withLock { $0.events } }
+
+    /// Microseconds since the run started, for summaries.
+    public var elapsedMicros: Int64 { Int64(interleave_monotonic_ns() &- startNs) / 1000 }
+
+    /// What the tracer cost the run: `{events, dropped, nsPerEvent}`.
+    public var cost: JSONValue {
+        let (count, dropped) = state.withLock { ($0.events.count, $0.dropped) }
+        let total = costNs.load(ordering: .relaxed)
+        let perEvent = count + dropped > 0 ? Double(total) / Double(count + dropped) : 0
+        return ["events": .int(count), "dropped": .int(dropped), "nsPerEvent": .double((perEvent * 10).rounded() / 10)]
+    }
+
+    /// Up to `limit` events from `seq` on, and whether the trace has ended after them.
+    /// If there are none yet and it has not ended, `onMore` (when given) is called
+    /// once as soon as there are — possibly right away, from this thread.
+    public func read(from seq: Int, limit: Int, onMore: (@Sendable () -> Void)? = nil)
+        -> (events: ArraySlice<TraceEvent>, finished: Bool)
+    {
+        state.withLock { state in
+            let start = min(max(seq, 0), state.events.count)
+            let end = min(start + limit, state.events.count)
+            let slice = state.events[start..<end]
+            if slice.isEmpty, !state.finished, let onMore { state.waiters.append(onMore) }
+            return (slice, state.finished && end == state.events.count)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Experiments
+import JSON
+import Testing
+import Tracing
+
+@Suite struct ThreadPoolTests {
+    func run(_ params: JSONValue) throws -> (RunOutcome, [TraceEvent]) {
+        let experiment = Catalog.experiment("thread-pool")!
+        let execution = ExperimentRun(id: "test", experiment: experiment, params: try experiment.resolve(params))
+        let outcome = execution.runToEnd()
+        return (outcome, execution.recorder.events)
+    }
+
+    /// The most tasks that were between task.start and task.end at any instant.
+    func maxConcurrent(_ events: [TraceEvent]) -> Int {
+        var running = 0, peak = 0
+        for event in events {
+            if event.type == "task.start" { running += 1; peak = max(peak, running) }
+            if event.type == "task.end" { running -= 1 }
+        }
+        return peak
+    }
+
+    @Test(arguments: ["submit", "map", "sync"])
+    func poolNeverRunsMoreTasksThanWorkers(mode: String) throws {
+        let (outcome, events) = try run(["workers": 3, "tasks": 12, "taskMs": 5, "mode": .string(mode)])
+        #expect(outcome.status == .completed)
+        #expect(events.filter { $0.type == "task.end" }.count == 12)
+        let peak = maxConcurrent(events)
+        #expect(peak <= (mode == "sync" ? 1 : 3))
+        let taskTids = Set(events.filter { $0.type == "task.start" }.map(\.tid))
+        #expect(taskTids.count <= 3)
+        #expect(!taskTids.contains(events.first { $0.lane == "main" }!.tid), "tasks must not run on the main lane's thread")
+    }
+
+    @Test func submitAndStartShareAFlowForEveryTask() throws {
+        let (_, events) = try run(["workers": 2, "tasks": 6, "taskMs": 1])
+        for task in 0..<6 {
+            let submit = events.first { $0.type == "task.submit" && $0.fields["task"] == .int(task) }
+            let start = events.first { $0.type == "task.start" && $0.fields["task"] == .int(task) }
+            #expect(submit?.flow != nil && submit?.flow == start?.flow)
+            #expect(submit!.seq < start!.seq)
+        }
+    }
+
+    @Test func mapReturnsResultsInInputOrderEvenWhenTheyFinishOutOfOrder() throws {
+        // jitter makes later tasks finish first; map must still yield them in input order.
+        let (outcome, events) = try run(["workers": 4, "tasks": 8, "taskMs": 20, "mode": "map", "jitterPct": 90, "seed": 7])
+        let results = outcome.summary["results"]!.arrayValue!.compactMap(\.stringValue)
+        #expect(results.map { $0.split(separator: " ")[1] } == (0..<8).map { Substring(String($0)) })
+        let completion = events.filter { $0.type == "task.end" }.compactMap { $0.fields["task"]?.intValue }
+        #expect(completion != Array(0..<8), "durations should make completion order differ from input order")
+    }
+
+    @Test func traceIsGaplessOrderedAndEndsWithRunEnd() throws {
+        let (outcome, events) = try run(["workers": 4, "tasks": 20, "taskMs": 1])
+        #expect(events.map(\.seq) == Array(0..<events.count))
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.ts <= $1.ts })
+        #expect(events.first?.type == "run.start")
+        #expect(events.last?.type == "run.end")
+        #expect(events.last?.fields["status"] == "completed")
+        #expect(outcome.summary["durationMs"] != nil)
+        #expect(outcome.summary["tracer"]?["events"]?.intValue ?? 0 > 0)
+        #expect(outcome.summary["verdict"]?.stringValue?.isEmpty == false)
+    }
+
+    @Test func cancellingStopsWorkersPromptly() throws {
+        let experiment = Catalog.experiment("thread-pool")!
+        let execution = ExperimentRun(id: "cancel", experiment: experiment,
+                                      params: try experiment.resolve(["workers": 2, "tasks": 50, "taskMs": 10_000]))
+        execution.start()
+        // Handshake: wait until a task is really running before cancelling.
+        while !execution.recorder.events.contains(where: { $0.type == "task.start" }) {}
+        execution.control.stop(.cancelled)
+        let outcome = execution.wait()
+        #expect(outcome.status == .cancelled)
+        #expect(outcome.summary["durationMs"]!.doubleValue! < 10_000)
+    }
+}

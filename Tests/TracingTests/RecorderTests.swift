@@ -1,0 +1,58 @@
+import JSON
+import Synchronization
+import Testing
+import Tracing
+import Foundation
+
+@Suite struct RecorderTests {
+    @Test func eightConcurrentWritersGetGaplessSeqOrderedTsAndLoseNothing() {
+        let recorder = TraceRecorder()
+        let writers = 8, perWriter = 5_000
+        let threads = (0..<writers).map { writer in
+            Thread {
+                for i in 0..<perWriter {
+                    recorder.emit("counter", lane: "thread-\(writer)", ["name": "i", "value": .int(i)])
+                }
+            }
+        }
+        let done = Atomic<Int>(0)
+        for thread in threads { thread.start() }
+        // Foundation threads cannot be joined: wait on the recorder's own count.
+        while recorder.count < writers * perWriter { Thread.sleep(forTimeInterval: 0.001) }
+        _ = done
+        let events = recorder.events
+        #expect(events.count == writers * perWriter)
+        #expect(events.map(\.seq) == Array(0..<events.count))
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.ts <= $1.ts })
+        for writer in 0..<writers {
+            let values = events.filter { $0.lane == "thread-\(writer)" }.compactMap { $0.fields["value"]?.intValue }
+            #expect(values == Array(0..<perWriter), "writer \(writer)'s events kept their order")
+        }
+        #expect(Set(events.map(\.tid)).count == writers)
+        #expect(recorder.cost["dropped"] == 0)
+    }
+
+    @Test func capacityCountsDroppedEvents() {
+        let recorder = TraceRecorder(capacity: 10)
+        for _ in 0..<15 { recorder.emit("log", lane: "main") }
+        #expect(recorder.count == 10)
+        #expect(recorder.cost["dropped"] == 5)
+    }
+
+    @Test func aLateReaderGetsTheHistoryThenIsWokenForMore() {
+        let recorder = TraceRecorder()
+        for i in 0..<3 { recorder.emit("log", lane: "main", ["message": .string("\(i)")]) }
+        let history = recorder.read(from: 0, limit: 100)
+        #expect(history.events.map(\.seq) == [0, 1, 2])
+        #expect(!history.finished)
+        let woken = Atomic<Int>(0)
+        let empty = recorder.read(from: 3, limit: 100, onMore: { woken.add(1, ordering: .relaxed) })
+        #expect(empty.events.isEmpty)
+        #expect(woken.load(ordering: .relaxed) == 0)
+        recorder.emit("log", lane: "main")
+        #expect(woken.load(ordering: .relaxed) == 1)
+        recorder.finish()
+        #expect(recorder.read(from: 4, limit: 100).finished)
+        #expect(recorder.emit("log", lane: "main") == nil, "a finished trace accepts nothing")
+    }
+}
