@@ -1,0 +1,65 @@
+/// Routes by method and path pattern (`/api/runs/{id}/events`). A path that matches
+/// with another method gets 405 with `Allow`; anything unmatched goes to `fallback`.
+public struct Router: Sendable {
+    public typealias Handler = @Sendable (Request) throws(Problem) -> Response
+
+    private struct Route {
+        let method: String
+        let segments: [Substring]
+        let handler: Handler
+    }
+
+    private var routes: [Route] = []
+    public var fallback: Handler = { request throws(Problem) in
+        throw Problem.notFound("no resource at \(request.path)")
+    }
+
+    public init() {}
+
+    public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
+        routes.append(Route(method: method, segments: pattern.split(separator: "/"), handler: handler))
+    }
+
+    public func respond(to request: Request) -> Response {
+        let segments = request.path.split(separator: "/", omittingEmptySubsequences: true)
+        var allowed: [String] = []
+        for route in routes {
+            guard let parameters = match(route.segments, segments) else { continue }
+            guard route.method == request.method || (route.method == "GET" && request.method == "HEAD") else {
+                allowed.append(route.method)
+                continue
+            }
+            var routed = request
+            routed.pathParameters = parameters
+            return call(route.handler, routed)
+        }
+        if !allowed.isEmpty {
+            let allow = Array(Set(allowed)).sorted().joined(separator: ", ")
+            return Problem(status: 405, title: "Method not allowed",
+                           detail: "\(request.method) is not allowed on \(request.path); use \(allow)",
+                           slug: "method-not-allowed", headers: [("Allow", allow)]).response
+        }
+        return call(fallback, request)
+    }
+
+    private func call(_ handler: Handler, _ request: Request) -> Response {
+        do {
+            return try handler(request)
+        } catch {
+            return error.response
+        }
+    }
+
+    private func match(_ pattern: [Substring], _ path: [Substring]) -> [String: String]? {
+        guard pattern.count == path.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (expected, actual) in zip(pattern, path) {
+            if expected.hasPrefix("{"), expected.hasSuffix("}") {
+                parameters[String(expected.dropFirst().dropLast())] = String(actual)
+            } else if expected != actual {
+                return nil
+            }
+        }
+        return parameters
+    }
+}

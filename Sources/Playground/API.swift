@@ -1,0 +1,125 @@
+import Experiments
+import HTTPServer
+import JSON
+import Tracing
+
+/// The HTTP API of DESIGN.md, as routes over a `Playground`.
+public enum API {
+    public static func router(playground: Playground, publicDirectory: String?) -> Router {
+        var router = Router()
+
+        router.add("GET", "/api/health") { _ in
+            .json([
+                "status": "ok", "version": .string(playground.configuration.version),
+                "uptimeSeconds": .double((playground.uptimeSeconds * 10).rounded() / 10),
+                "runsActive": .int(playground.activeCount),
+            ])
+        }
+
+        router.add("GET", "/api/experiments") { _ in .json(.array(Catalog.all.map(\.json))) }
+
+        router.add("GET", "/api/experiments/{id}") { request throws(Problem) in
+            let id = request.pathParameters["id"]!
+            guard let experiment = Catalog.experiment(id) else {
+                throw Problem(status: 404, title: "Unknown experiment",
+                              detail: "no experiment \"\(id.prefix(80))\"; known experiments: \(Catalog.ids.joined(separator: ", "))",
+                              slug: "unknown-experiment")
+            }
+            return .json(experiment.json)
+        }
+
+        router.add("POST", "/api/runs") { request throws(Problem) in
+            let body: JSONValue
+            do {
+                body = try JSONParser.parse(request.body)
+            } catch {
+                throw Problem.badRequest("the body is not valid JSON: \(error)", title: "Invalid JSON", slug: "invalid-json")
+            }
+            guard let object = body.objectValue else {
+                throw Problem.badRequest("the body must be a JSON object like {\"experiment\":\"thread-pool\",\"params\":{}} (got \(body.typeName))",
+                                         title: "Invalid request", slug: "invalid-request")
+            }
+            for key in object.keys where key != "experiment" && key != "params" {
+                throw Problem.badRequest("unknown field \"\(key.prefix(80))\"; the body has \"experiment\" and \"params\"",
+                                         title: "Invalid request", slug: "invalid-request", extra: ["field": .string(String(key.prefix(80)))])
+            }
+            if let experiment = object["experiment"], experiment.stringValue == nil {
+                throw Problem.badRequest("experiment must be a string (got \(experiment.typeName))",
+                                         title: "Invalid request", slug: "invalid-request", extra: ["field": "experiment"])
+            }
+            let record = try playground.startRun(experimentID: object["experiment"]?.stringValue, params: object["params"])
+            return .json(record.json, status: 201, headers: [("Location", "/api/runs/\(record.id)")])
+        }
+
+        router.add("GET", "/api/runs") { _ in .json(.array(playground.store.all().map(\.json))) }
+
+        router.add("GET", "/api/runs/{id}") { request throws(Problem) in
+            .json(try run(request, playground).json)
+        }
+
+        router.add("DELETE", "/api/runs/{id}") { request throws(Problem) in
+            let id = request.pathParameters["id"]!
+            let cancelled = try playground.cancelOrDelete(id)
+            if cancelled, let record = playground.store.get(id) { return .json(record.json, status: 202) }
+            return Response(status: 204)
+        }
+
+        router.add("GET", "/api/runs/{id}/events") { request throws(Problem) in
+            let record = try run(request, playground)
+            let wantsSSE = request.header("Accept")?.contains("text/event-stream") ?? false
+            let encoding: EventEncoding = wantsSSE ? .sse : .ndjson
+            var from = 0
+            if let text = request.query["from"] {
+                guard let value = Int(text), value >= 0 else {
+                    throw Problem.badRequest("from must be a non-negative integer (got \"\(text.prefix(40))\")",
+                                             title: "Invalid parameter", slug: "invalid-parameter", extra: ["field": "from"])
+                }
+                from = value
+            }
+            if wantsSSE, let last = request.header("Last-Event-ID") {
+                guard let value = Int(last), value >= 0 else {
+                    throw Problem.badRequest("Last-Event-ID must be a non-negative integer (got \"\(last.prefix(40))\")",
+                                             title: "Invalid header", slug: "invalid-header", extra: ["field": "Last-Event-ID"])
+                }
+                from = max(from, value + 1)
+            }
+            let stream = EventStream(recorder: record.recorder, encoding: encoding, from: from,
+                                     heartbeatMs: playground.configuration.heartbeatMs)
+            return .stream(stream, contentType: encoding.contentType)
+        }
+
+        router.add("GET", "/api/runs/{id}/trace") { request throws(Problem) in
+            let record = try run(request, playground)
+            let format = request.query["format"] ?? "chrome"
+            switch format {
+            case "chrome":
+                return .json(ChromeTrace.document(record.recorder.events, runID: record.id, experiment: record.experiment),
+                             headers: [("Content-Disposition", "attachment; filename=\"interleave-\(record.id).json\"")])
+            case "ndjson":
+                return Response(status: 200, headers: [
+                    ("Content-Type", "application/x-ndjson"),
+                    ("Content-Disposition", "attachment; filename=\"interleave-\(record.id).ndjson\""),
+                ], body: .bytes(EventEncoding.ndjson.encode(record.recorder.events)))
+            default:
+                throw Problem.badRequest("format must be one of \"chrome\", \"ndjson\" (got \"\(format.prefix(40))\")",
+                                         title: "Invalid parameter", slug: "invalid-parameter", extra: ["field": "format"])
+            }
+        }
+
+        router.add("GET", "/api/openapi.json") { _ in .json(OpenAPI.document(version: playground.configuration.version)) }
+
+        if let publicDirectory, let files = StaticFiles(root: publicDirectory) {
+            router.fallback = { request throws(Problem) in
+                if request.path.hasPrefix("/api/") { throw Problem.notFound("no API endpoint at \(request.path.prefix(200))") }
+                return try files.respond(to: request)
+            }
+        }
+        return router
+    }
+
+    private static func run(_ request: Request, _ playground: Playground) throws(Problem) -> RunRecord {
+        let id = request.pathParameters["id"]!
+        guard let record = playground.store.get(id) else { throw Problem.notFound("no run \"\(id.prefix(80))\"") }
+        return record
+    }
+}

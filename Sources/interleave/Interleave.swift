@@ -1,0 +1,199 @@
+import ArgumentParser
+import Experiments
+import Glibc
+import JSON
+import Playground
+import HTTPServer
+import Tracing
+
+@main
+struct Interleave: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A concurrency playground: real threads, processes and locks, traced live.",
+        subcommands: [Serve.self, Run.self, List.self, Export.self],
+        defaultSubcommand: Serve.self
+    )
+
+    static func main() {
+        // `interleave worker …` is the child side of process experiments: dispatched
+        // before argument parsing so it stays out of --help. A child inherits the
+        // server's blocked signal mask through posix_spawn; give it the default back.
+        if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "worker" {
+            var all = sigset_t()
+            sigfillset(&all)
+            pthread_sigmask(SIG_UNBLOCK, &all, nil)
+            Glibc.exit(WorkerCommand.main(Array(CommandLine.arguments.dropFirst(2))))
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Writes straight to standard output, unbuffered, so a parent reading a pipe sees
+/// each line as soon as it is written.
+func writeOut(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress! + offset, $0.count - offset) }
+        if written <= 0 { return }
+        offset += written
+    }
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the API and the viewer.")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on; 0 picks a free one.") var port = 8080
+    @Option(help: "Directory for recorded runs (runs are kept in memory in this version; the directory is created).")
+    var dataDir: String?
+    @Option(help: "Directory of the viewer's static files (default: ./Public).") var publicDir: String?
+    @Option(help: "Runs allowed at once; more get 429.") var maxRuns = 4
+    @Option(help: "Milliseconds a run may take before it ends as timedOut.") var runDeadlineMs = 60_000
+    @Option(help: "Milliseconds between heartbeats on idle event streams.") var heartbeatMs = 15_000
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535 (got \(port))") }
+        guard (1...64).contains(maxRuns) else { throw ValidationError("--max-runs must be between 1 and 64 (got \(maxRuns))") }
+        guard (100...3_600_000).contains(runDeadlineMs) else {
+            throw ValidationError("--run-deadline-ms must be between 100 and 3600000 (got \(runDeadlineMs))")
+        }
+        guard (50...600_000).contains(heartbeatMs) else {
+            throw ValidationError("--heartbeat-ms must be between 50 and 600000 (got \(heartbeatMs))")
+        }
+    }
+
+    func run() throws {
+        // Signals are taken synchronously below with sigwait; block them before any
+        // other thread exists so every thread inherits the mask.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+        signal(SIGPIPE, SIG_IGN)
+
+        if let dataDir { mkdir(dataDir, 0o755) }
+        let publicDirectory = publicDir ?? "Public"
+        var http = ServerConfiguration()
+        http.host = host
+        http.port = port
+        var playground = PlaygroundConfiguration()
+        playground.maxRuns = maxRuns
+        playground.runDeadlineMs = runDeadlineMs
+        playground.heartbeatMs = heartbeatMs
+        let app = App(http: http, playground: playground, publicDirectory: publicDirectory)
+        do {
+            try app.start()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        writeOut("Interleave listening on http://\(shownHost):\(app.port)\n")
+
+        var received: Int32 = 0
+        sigwait(&stopSignals, &received)
+        writeOut("Received signal \(received); stopping: cancelling runs, closing streams\n")
+        app.stop()
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one experiment here and print its trace as NDJSON.")
+
+    @Argument(help: "Experiment id (see `interleave list`).") var experiment: String
+    @Option(name: .customLong("param"), help: "A parameter as name=value; repeatable.") var params: [String] = []
+    @Flag(help: "Print only the run's summary as JSON, not the events.") var summaryOnly = false
+
+    func run() throws {
+        guard let definition = Catalog.experiment(experiment) else {
+            throw ValidationError("unknown experiment \"\(experiment)\"; known: \(Catalog.ids.joined(separator: ", "))")
+        }
+        var object = JSONObject()
+        for pair in params {
+            guard let equals = pair.firstIndex(of: "=") else { throw ValidationError("--param takes name=value (got \(pair))") }
+            let name = String(pair[..<equals]), text = String(pair[pair.index(after: equals)...])
+            object[name] = (try? JSONParser.parse(text)) ?? .string(text)
+        }
+        let resolved: Parameters
+        do { resolved = try definition.resolve(.object(object)) } catch { throw ValidationError(error.detail) }
+        let execution = ExperimentRun(id: "cli", experiment: definition, params: resolved)
+        execution.start()
+        var next = 0
+        while true {
+            let batch = execution.recorder.read(from: next, limit: 1024)
+            if !batch.events.isEmpty {
+                next = batch.events.last!.seq + 1
+                if !summaryOnly {
+                    writeOut(String(decoding: EventEncoding.ndjson.encode(batch.events), as: UTF8.self))
+                }
+            } else if batch.finished {
+                break
+            } else {
+                usleep(2_000)
+            }
+        }
+        let outcome = execution.wait()
+        if summaryOnly {
+            print(JSONValue.object(["status": .string(outcome.status.rawValue), "summary": .object(outcome.summary)]).jsonString)
+        }
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the experiments.")
+    @Flag(help: "Print the catalog as JSON.") var json = false
+
+    func run() {
+        if json {
+            print(JSONValue.array(Catalog.all.map(\.json)).jsonString)
+            return
+        }
+        for experiment in Catalog.all {
+            let id = experiment.id + String(repeating: " ", count: max(1, 26 - experiment.id.count))
+            print("\(id) \(experiment.title) — \(experiment.summary)")
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Convert a recorded NDJSON trace for Perfetto (Chrome Trace Event Format).")
+
+    @Option(help: "Output format.") var format = "chrome"
+    @Argument(help: "An NDJSON trace (from /api/runs/{id}/events or `interleave run`); - for standard input.") var file: String
+
+    func run() throws {
+        guard format == "chrome" else { throw ValidationError("--format must be chrome (got \(format))") }
+        let text: String
+        if file == "-" {
+            var lines: [String] = []
+            while let line = readLine() { lines.append(line) }
+            text = lines.joined(separator: "\n")
+        } else {
+            guard let handle = fopen(file, "r") else { throw ValidationError("cannot open \(file)") }
+            defer { fclose(handle) }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = fread(&buffer, 1, buffer.count, handle)
+                if count == 0 { break }
+                bytes.append(contentsOf: buffer[0..<count])
+            }
+            text = String(decoding: bytes, as: UTF8.self)
+        }
+        var events: [TraceEvent] = []
+        for (number, line) in text.split(separator: "\n").enumerated() where !line.allSatisfy(\.isWhitespace) {
+            guard let value = try? JSONParser.parse(String(line)), let event = TraceEvent(json: value) else {
+                throw ValidationError("line \(number + 1) is not a trace event")
+            }
+            events.append(event)
+        }
+        let experiment = events.first { $0.type == "run.start" }?.fields["experiment"]?.stringValue ?? "run"
+        print(ChromeTrace.document(events, runID: "export", experiment: experiment).jsonString)
+    }
+}

@@ -1,2 +1,0 @@
-import Playground
-print("placeholder")
