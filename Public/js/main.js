@@ -54,6 +54,10 @@ const timeline = new Timeline($('timeline'), view, {
   onSelect: select,
   onDrawn: (rendered) => {
     setRendered(rendered);
+    const t = state.timing;
+    if (t && t.loaded != null && t.drawn == null && state.model && rendered === state.model.events.length) {
+      t.drawn = performance.now();
+    }
     if (state.model) {
       $('run-counts').textContent = `${state.model.events.length.toLocaleString()} events · ${state.model.lanes.size} lanes`;
     }
@@ -159,6 +163,7 @@ async function startRun() {
 // ---- opening a run ----------------------------------------------------------------------------
 async function openRun(id, knownRun = null) {
   const token = ++state.openToken;
+  state.timing = { open: performance.now(), firstEvent: null, loaded: null, drawn: null };
   state.stream?.abort();
   replay.reset();
   let run = knownRun;
@@ -197,12 +202,13 @@ async function followEvents(run, model, token) {
   state.stream = ctrl;
   const onBatch = (batch) => {
     if (token !== state.openToken) return;
+    if (state.timing.firstEvent == null) state.timing.firstEvent = performance.now();
     model.addBatch(batch);
     if (model.end && !isFinished(document.body.dataset.runStatus)) {
       setStatus(model.end.status || 'completed');
     } else if (document.body.dataset.runStatus === 'queued') setStatus('running');
     log.update();
-    timeline.invalidate();
+    timeline.invalidate(false);
     if (model.deadlocks.length || model.potentials.length) renderDeadlocks($('deadlock'), model);
   };
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -216,6 +222,8 @@ async function followEvents(run, model, token) {
     }
   }
   if (token !== state.openToken) return;
+  state.timing.loaded = performance.now();
+  timeline.invalidate();
   // The stream closed: the run is over. Ask for the authoritative record.
   let final = run;
   for (let i = 0; i < 20; i++) {
@@ -340,7 +348,7 @@ window.addEventListener('keydown', (e) => {
 window.interleave = {
   state, view, timeline, log, replay,
   lanes: () => (state.model ? [...state.model.lanes.values()].map((l) => ({ name: l.name, pid: l.pid, kind: l.kind, deadlocked: l.deadlocked })) : []),
-  metrics: () => ({ ...timeline.metrics, events: state.model?.events.length ?? 0 }),
+  metrics: () => ({ ...timeline.metrics, events: state.model?.events.length ?? 0, timing: state.timing }),
 };
 
 async function start() {

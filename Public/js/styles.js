@@ -30,12 +30,12 @@ export function spanStyles(ctx) {
   s = {
     'task': { fill: '#4f7fd9', alt: '#6f98e6', text: '#fff', label: 'task (running)' },
     'generic': { fill: '#8b76c9', alt: '#9d8ad4', text: '#fff', label: 'span (X.start → X.end)' },
-    'io': { fill: dashes('#b9c1cc', '#7d8896'), text: '#1d232b', label: 'blocked: IO / sleep' },
-    'sem-wait': { fill: dots('#f4c27a', '#a86200'), text: '#3a2200', label: 'blocked: semaphore / event / condition / barrier' },
-    'event-wait': { fill: dots('#f4c27a', '#a86200'), text: '#3a2200' },
-    'cond-wait': { fill: dots('#f4c27a', '#a86200'), text: '#3a2200' },
-    'barrier-wait': { fill: dots('#f4c27a', '#a86200'), text: '#3a2200' },
-    'lock-wait': { fill: hatch('#e23b3b', '#8f0f0f'), text: '#fff', label: 'lock WAIT (contention)' },
+    'io': { fill: dashes('#b9c1cc', '#7d8896'), solid: '#9aa4b1', text: '#1d232b', label: 'blocked: IO / sleep' },
+    'sem-wait': { fill: dots('#f4c27a', '#a86200'), solid: '#e3a552', text: '#3a2200', label: 'blocked: semaphore / event / condition / barrier' },
+    'event-wait': { fill: dots('#f4c27a', '#a86200'), solid: '#e3a552', text: '#3a2200' },
+    'cond-wait': { fill: dots('#f4c27a', '#a86200'), solid: '#e3a552', text: '#3a2200' },
+    'barrier-wait': { fill: dots('#f4c27a', '#a86200'), solid: '#e3a552', text: '#3a2200' },
+    'lock-wait': { fill: hatch('#e23b3b', '#8f0f0f'), solid: '#cf2a2a', text: '#fff', label: 'lock WAIT (contention)' },
     'lock-hold': { fill: '#3a9b4f', text: '#fff', label: 'lock held, nobody waiting' },
     'lock-hold-contended': { fill: '#e8c53a', text: '#3a2e00', label: 'lock held while others wait' },
   };
@@ -68,18 +68,32 @@ export function instantFamily(type) {
 }
 export const GENERIC_INSTANT = GENERIC;
 
+const STROKED = new Set(['plus', 'cross', 'tick']);
+
+/** Add one shape to the current path (no begin/fill), so many shapes can be filled at once. */
+export function addShape(ctx, shape, x, y, r) {
+  switch (shape) {
+    case 'up': ctx.moveTo(x, y - r); ctx.lineTo(x + r, y + r); ctx.lineTo(x - r, y + r); ctx.closePath(); break;
+    case 'down': ctx.moveTo(x - r, y - r); ctx.lineTo(x + r, y - r); ctx.lineTo(x, y + r); ctx.closePath(); break;
+    case 'square': ctx.rect(x - r + 1, y - r + 1, 2 * r - 2, 2 * r - 2); break;
+    case 'diamond': ctx.moveTo(x, y - r); ctx.lineTo(x + r, y); ctx.lineTo(x, y + r); ctx.lineTo(x - r, y); ctx.closePath(); break;
+    case 'bigdiamond': { const R = r + 2; ctx.moveTo(x, y - R); ctx.lineTo(x + R, y); ctx.lineTo(x, y + R); ctx.lineTo(x - R, y); ctx.closePath(); break; }
+    case 'plus': ctx.moveTo(x - r, y); ctx.lineTo(x + r, y); ctx.moveTo(x, y - r); ctx.lineTo(x, y + r); break;
+    case 'cross': ctx.moveTo(x - r, y - r); ctx.lineTo(x + r, y + r); ctx.moveTo(x + r, y - r); ctx.lineTo(x - r, y + r); break;
+    case 'flag': ctx.moveTo(x, y + r); ctx.lineTo(x, y - r); ctx.lineTo(x + r + 2, y - r / 2); ctx.lineTo(x, y); ctx.closePath(); break;
+    case 'tick': ctx.moveTo(x, y - r); ctx.lineTo(x, y + r); break;
+    default: ctx.moveTo(x + r - 1, y); ctx.arc(x, y, r - 1, 0, Math.PI * 2); break;
+  }
+}
+
+/** Paint the current path the way the shape wants (stroke or fill). */
+export function paintShapes(ctx, shape) {
+  if (STROKED.has(shape)) { ctx.lineWidth = shape === 'tick' ? 1.5 : 2.5; ctx.stroke(); } else ctx.fill();
+  if (shape === 'flag') { ctx.lineWidth = 1.5; ctx.stroke(); }
+}
+
 export function drawShape(ctx, shape, x, y, r) {
   ctx.beginPath();
-  switch (shape) {
-    case 'up': ctx.moveTo(x, y - r); ctx.lineTo(x + r, y + r); ctx.lineTo(x - r, y + r); ctx.closePath(); ctx.fill(); break;
-    case 'down': ctx.moveTo(x - r, y - r); ctx.lineTo(x + r, y - r); ctx.lineTo(x, y + r); ctx.closePath(); ctx.fill(); break;
-    case 'square': ctx.rect(x - r + 1, y - r + 1, 2 * r - 2, 2 * r - 2); ctx.fill(); break;
-    case 'diamond': ctx.moveTo(x, y - r); ctx.lineTo(x + r, y); ctx.lineTo(x, y + r); ctx.lineTo(x - r, y); ctx.closePath(); ctx.fill(); break;
-    case 'bigdiamond': { const R = r + 2; ctx.moveTo(x, y - R); ctx.lineTo(x + R, y); ctx.lineTo(x, y + R); ctx.lineTo(x - R, y); ctx.closePath(); ctx.fill(); break; }
-    case 'plus': ctx.lineWidth = 2.5; ctx.moveTo(x - r, y); ctx.lineTo(x + r, y); ctx.moveTo(x, y - r); ctx.lineTo(x, y + r); ctx.stroke(); break;
-    case 'cross': ctx.lineWidth = 2.5; ctx.moveTo(x - r, y - r); ctx.lineTo(x + r, y + r); ctx.moveTo(x + r, y - r); ctx.lineTo(x - r, y + r); ctx.stroke(); break;
-    case 'flag': ctx.lineWidth = 1.5; ctx.moveTo(x, y + r); ctx.lineTo(x, y - r); ctx.stroke(); ctx.beginPath(); ctx.moveTo(x, y - r); ctx.lineTo(x + r + 2, y - r / 2); ctx.lineTo(x, y); ctx.closePath(); ctx.fill(); break;
-    case 'tick': ctx.lineWidth = 1.5; ctx.moveTo(x, y - r); ctx.lineTo(x, y + r); ctx.stroke(); break;
-    default: ctx.arc(x, y, r - 1, 0, Math.PI * 2); ctx.fill(); break;
-  }
+  addShape(ctx, shape, x, y, r);
+  paintShapes(ctx, shape);
 }

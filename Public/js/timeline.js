@@ -4,7 +4,7 @@
 // share one TimeView (compare mode) so they keep one time axis.
 
 import { TRACK, upperBound, lowerBound } from './model.js';
-import { spanStyles, instantFamily, drawShape } from './styles.js';
+import { spanStyles, instantFamily, addShape, paintShapes } from './styles.js';
 
 export const GUTTER = 190;
 const AXIS_H = 24;
@@ -85,6 +85,8 @@ export class Timeline {
     this.rows = [];
     this.layoutVersion = -1;
     this.pending = false;
+    this.urgent = false;
+    this.lastDrawEnd = 0;
     this.metrics = { frames: [], lastDrawMs: 0, renderedEvents: 0 };
     this.dpr = window.devicePixelRatio || 1;
     view.timelines.add(this);
@@ -115,10 +117,24 @@ export class Timeline {
     }
   }
 
-  invalidate() {
+  /**
+   * Ask for a redraw on the next frame. While events pour in (a big recorded run arriving in
+   * many chunks), draws are spaced by a few times the cost of the last one, so drawing never
+   * starves loading; user interaction (urgent) always draws on the next frame.
+   */
+  invalidate(urgent = true) {
+    if (urgent) this.urgent = true;
     if (this.pending) return;
     this.pending = true;
-    requestAnimationFrame(() => { this.pending = false; this.draw(); });
+    const run = () => {
+      const wait = this.urgent ? 0 : this.lastDrawEnd + this.metrics.lastDrawMs * 3 - performance.now();
+      if (wait > 4) { setTimeout(() => requestAnimationFrame(run), wait); return; }
+      this.pending = false;
+      this.urgent = false;
+      this.draw();
+      this.lastDrawEnd = performance.now();
+    };
+    requestAnimationFrame(run);
   }
 
   resize() {
@@ -275,8 +291,7 @@ export class Timeline {
       if (!spans.length) continue;
       const from = lowerBound(spans, t0 - lane.maxDur[track] - 1, (s) => s.start);
       const to = upperBound(spans, hi, (s) => s.start);
-      let lastPx = -1e9;
-      let lastKind = null;
+      const paintedTo = {}; // kind -> right edge (px) already painted on this track
       for (let i = from; i < to; i++) {
         const s = spans[i];
         const end = s.end == null || s.end > tMax ? tMax : s.end;
@@ -284,9 +299,10 @@ export class Timeline {
         const x0 = X(s.start);
         const x1 = X(end);
         const w = x1 - x0;
-        // coalesce sub-pixel spans that land on an already painted pixel
-        if (w < 1 && Math.floor(x0) === lastPx && s.kind === lastKind && !s.depth) continue;
-        lastPx = Math.floor(x0); lastKind = s.kind;
+        const kind = s.kind === 'lock-hold' && s.contended ? 'hold-c' : s.kind;
+        // coalesce sub-pixel spans that land on pixels already painted in the same style
+        if (w < 1 && !s.depth && x0 < (paintedTo[kind] ?? -1e9)) continue;
+        paintedTo[kind] = Math.max(paintedTo[kind] ?? -1e9, Math.floor(x0) + Math.max(1, Math.ceil(w)));
         this.paintSpan(ctx, s, x0, Math.max(w, 1), y, styles, s.end == null || s.end > tMax);
       }
     }
@@ -299,7 +315,8 @@ export class Timeline {
     const h = Math.max(2, TRACK_H[track] - inset * 2 + (track === TRACK.LOCK && !s.depth ? 0 : 0));
     let style = styles[s.kind] || styles.generic;
     if (s.kind === 'lock-hold' && s.contended) style = styles['lock-hold-contended'];
-    let fill = style.fill;
+    // patterns cost a lot to rasterize and cannot be seen on a sliver: solid colour below 3 px
+    let fill = w < 3 && style.solid ? style.solid : style.fill;
     if (style.alt && typeof s.task === 'number' && s.task % 2) fill = style.alt;
     ctx.fillStyle = fill;
     ctx.fillRect(x, top, w, h);
@@ -329,19 +346,26 @@ export class Timeline {
     const pad = 8 / scale;
     const from = lowerBound(list, t0 - pad, (i) => ev[i].ts);
     const to = upperBound(list, Math.min(t1 + pad, tMax), (i) => ev[i].ts);
-    let lastPx = -1e9;
-    let lastFam = null;
-    const cy = y + INSTANT_Y;
+    // Collect x positions per family (one per 2 px column), then fill each family as one path.
+    const byFamily = new Map(); // family -> {last, xs}
     for (let k = from; k < to; k++) {
       const e = ev[list[k]];
       const fam = instantFamily(String(e.type));
       const x = X(e.ts);
-      const px = Math.round(x);
-      if (px === lastPx && fam === lastFam) continue;
-      lastPx = px; lastFam = fam;
+      const col = Math.round(x / 2);
+      let b = byFamily.get(fam);
+      if (!b) { b = { last: null, xs: [] }; byFamily.set(fam, b); }
+      if (b.last === col) continue;
+      b.last = col;
+      b.xs.push(x);
+    }
+    const cy = y + INSTANT_Y;
+    for (const [fam, b] of byFamily) {
       ctx.fillStyle = fam.color;
       ctx.strokeStyle = fam.color;
-      drawShape(ctx, fam.shape, x, cy, 4);
+      ctx.beginPath();
+      for (const x of b.xs) addShape(ctx, fam.shape, x, cy, 4);
+      paintShapes(ctx, fam.shape);
     }
   }
 

@@ -74,7 +74,8 @@ def make_run(experiment, params, events, live):
            "summary": None if live else events[-1]["summary"], "eventCount": 0 if live else len(events),
            "links": {"self": f"/api/runs/{rid}", "events": f"/api/runs/{rid}/events",
                      "trace": f"/api/runs/{rid}/trace?format=chrome"}}
-    state = {"run": run, "events": events, "published": 0 if live else len(events),
+    lines = [(json.dumps(e, separators=(",", ":")) + "\n").encode() for e in events]
+    state = {"run": run, "events": events, "lines": lines, "published": 0 if live else len(events),
              "cond": threading.Condition()}
     with LOCK:
         RUNS[rid] = state
@@ -163,8 +164,8 @@ class Handler(SimpleHTTPRequestHandler):
                         break
                 n = state["published"]
             if n > i:
-                chunk = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events[i:n])
-                self.wfile.write(chunk.encode())
+                for k in range(i, n, 2000):
+                    self.wfile.write(b"".join(state["lines"][k:min(n, k + 2000)]))
                 self.wfile.flush()
                 i = n
             else:

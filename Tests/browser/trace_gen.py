@@ -193,6 +193,8 @@ def big(n=100_000, threads=8, seed=4):
             tr.emit(t + rnd.randint(5, 40), "task.end", lane, task=k)
             clock[lane] = t + 45
     end = max(clock.values())
+    while len(tr.events) < n - 2 - threads:  # pad to exactly n events with log lines
+        tr.emit(end, "log", "main", message="padding")
     for lane in lanes:
         tr.emit(end, "lane.end", lane)
     return tr.finish("completed", {"verdict": f"{counter} increments, none lost: the lock serialised them.",
