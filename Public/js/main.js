@@ -39,6 +39,23 @@ function setRendered(n) {
   const v = String(n);
   if (document.body.dataset.eventsRendered !== v) document.body.dataset.eventsRendered = v;
 }
+/** A text twin of the canvas lanes, for screen readers and for tests. */
+function updateLaneList(model) {
+  state.laneListVersion = model.layoutVersion;
+  const ul = $('lane-list');
+  ul.textContent = '';
+  for (const g of model.orderedGroups()) {
+    for (const lane of g.lanes) {
+      const li = document.createElement('li');
+      li.dataset.lane = lane.name;
+      li.dataset.kind = lane.kind || '';
+      li.dataset.pid = String(lane.pid);
+      if (lane.deadlocked) li.dataset.deadlocked = 'true';
+      li.textContent = `${lane.name}: ${lane.kind || 'actor'} in process ${lane.pid}${lane.deadlocked ? ', deadlocked' : ''}`;
+      ul.appendChild(li);
+    }
+  }
+}
 function message(text) { $('app-message').textContent = text || ''; }
 
 // ---- timeline, log, replay --------------------------------------------------------------------
@@ -58,6 +75,7 @@ const timeline = new Timeline($('timeline'), view, {
     if (t && t.loaded != null && t.drawn == null && state.model && rendered === state.model.events.length) {
       t.drawn = performance.now();
     }
+    if (state.model && state.model.layoutVersion !== state.laneListVersion) updateLaneList(state.model);
     if (state.model) {
       $('run-counts').textContent = `${state.model.events.length.toLocaleString()} events · ${state.model.lanes.size} lanes`;
     }

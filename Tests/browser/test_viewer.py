@@ -1,0 +1,219 @@
+"""The viewer in a real browser (headless Chromium via Selenium) against a real Interleave server.
+
+Every test waits on the page's automation hooks — <body data-run-status data-events-rendered
+data-replay> — never on fixed sleeps, saves a screenshot under artifacts/, and checks that the
+browser console stayed free of errors.
+"""
+from urllib.parse import urlencode
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import console_errors, screenshot
+
+FINISHED = {"completed", "failed", "cancelled", "deadlocked", "timedOut", "interrupted"}
+
+
+def body(driver, attr):
+    return driver.execute_script(f"return document.body.dataset.{attr}")
+
+
+def wait_status(driver, statuses, timeout=90):
+    statuses = {statuses} if isinstance(statuses, str) else set(statuses)
+    WebDriverWait(driver, timeout).until(lambda d: body(d, "runStatus") in FINISHED)
+    status = body(driver, "runStatus")
+    assert status in statuses, f"run ended {status!r}, expected one of {sorted(statuses)}"
+    return status
+
+
+def wait_all_drawn(driver, server, timeout=30):
+    """Wait until every event of the run on screen is drawn; return the run record."""
+    run_id = driver.execute_script("return new URLSearchParams(location.search).get('run')")
+    assert run_id, "the URL should name the run on screen"
+    run = server.wait_finished(run_id)
+    WebDriverWait(driver, timeout).until(
+        lambda d: body(d, "eventsRendered") == str(run["eventCount"]),
+        message=f"expected {run['eventCount']} events drawn")
+    return run
+
+
+def assert_console_clean(driver):
+    errors = console_errors(driver)
+    assert not errors, f"browser console errors: {errors}"
+
+
+def catalog_entry(server, experiment_id):
+    return next((e for e in server.experiments() if e["id"] == experiment_id), None)
+
+
+def test_catalog_lists_every_experiment(server, driver):
+    expected = server.experiments()
+    driver.get(server.url("/"))
+    WebDriverWait(driver, 20).until(lambda d: body(d, "catalog") is not None)
+    shown = [el.get_attribute("data-experiment") for el in driver.find_elements(By.CSS_SELECTOR, "[data-experiment]")]
+    assert sorted(shown) == sorted(e["id"] for e in expected)
+    # grouped by category, each entry showing its title, summary and lesson
+    headings = [h.text.strip().lower() for h in driver.find_elements(By.CSS_SELECTOR, "#catalog h3")]
+    assert sorted(headings) == sorted({e["category"].lower() for e in expected})
+    for exp in expected:
+        el = driver.find_element(By.CSS_SELECTOR, f'[data-experiment="{exp["id"]}"]')
+        assert el.find_element(By.CSS_SELECTOR, ".exp-title").text == exp["title"]
+        assert el.find_element(By.CSS_SELECTOR, ".exp-summary").get_attribute("textContent") == exp["summary"]
+        assert el.find_element(By.CSS_SELECTOR, ".exp-lesson").get_attribute("textContent") == exp["lesson"]
+
+    # choosing one builds its form with the defaults filled, and the curl command
+    exp = expected[0]
+    driver.find_element(By.CSS_SELECTOR, f'[data-experiment="{exp["id"]}"]').click()
+    WebDriverWait(driver, 10).until(lambda d: f"experiment={exp['id']}" in d.current_url)
+    for p in exp["parameters"]:
+        field = driver.find_element(By.CSS_SELECTOR, f'[data-param="{p["name"]}"]')
+        if p["type"] == "boolean" and not p.get("enum"):
+            assert field.is_selected() == bool(p["default"])
+        elif p.get("enum"):
+            assert field.tag_name == "select"
+            assert field.get_attribute("value") == str(p["default"])
+        else:
+            assert float(field.get_attribute("value")) == float(p["default"]) if p["type"] in ("integer", "number") \
+                else field.get_attribute("value") == str(p["default"])
+            if p.get("minimum") is not None:
+                assert float(field.get_attribute("min")) == float(p["minimum"])
+            if p.get("maximum") is not None:
+                assert float(field.get_attribute("max")) == float(p["maximum"])
+    curl = driver.find_element(By.ID, "curl-command").get_attribute("value")
+    assert f'"experiment":"{exp["id"]}"' in curl and "/api/runs" in curl
+    screenshot(driver, "catalog")
+    assert_console_clean(driver)
+
+
+def test_deep_linked_thread_pool_draws_one_lane_per_worker(server, driver):
+    exp = catalog_entry(server, "thread-pool")
+    assert exp, "thread-pool must be in the catalog"
+    names = {p["name"] for p in exp["parameters"]}
+    params = {"workers": 3}
+    if "tasks" in names:
+        params["tasks"] = 9
+    if "taskMs" in names:
+        params["taskMs"] = 40
+    driver.get(server.url("/?" + urlencode({"experiment": "thread-pool", **params, "autorun": 1})))
+    wait_status(driver, "completed")
+    run = wait_all_drawn(driver, server)
+    assert run["experiment"] == "thread-pool" and run["params"]["workers"] == 3
+
+    # one lane per worker: the lanes drawn that are threads, against the trace itself
+    events = server.events(run["id"])
+    trace_threads = {e["lane"] for e in events if e["type"] == "lane.start" and e.get("kind") == "thread"}
+    drawn = driver.execute_script(
+        "return [...document.querySelectorAll('#lane-list [data-lane]')].map(li => [li.dataset.lane, li.dataset.kind])")
+    drawn_threads = {name for name, kind in drawn if kind == "thread"}
+    assert drawn_threads == trace_threads
+    assert len(drawn_threads) == 3
+    assert {name for name, _ in drawn} == {e["lane"] for e in events}
+    # the verdict is on screen, and the URL now names the run (shareable, no autorun)
+    assert driver.find_element(By.ID, "verdict").text == run["summary"]["verdict"]
+    assert "autorun" not in driver.current_url and f"run={run['id']}" in driver.current_url
+    screenshot(driver, "thread-pool")
+    assert_console_clean(driver)
+
+
+def test_deep_linked_naive_deadlock_shows_the_cycle(server, driver):
+    exp = catalog_entry(server, "deadlock")
+    if exp is None:
+        pytest.skip("the `deadlock` experiment is not in GET /api/experiments yet (being written in parallel)")
+    params = {}
+    for p in exp["parameters"]:
+        if "naive" in (p.get("enum") or []):
+            params[p["name"]] = "naive"
+    assert params, "the deadlock experiment should offer a 'naive' strategy"
+    driver.get(server.url("/?" + urlencode({"experiment": "deadlock", **params, "autorun": 1})))
+    wait_status(driver, "deadlocked", timeout=120)
+    run = wait_all_drawn(driver, server)
+    events = server.events(run["id"])
+    detected = [e for e in events if e["type"] == "deadlock.detected"]
+    assert detected, "a deadlocked run's trace should carry deadlock.detected"
+    cycle = detected[0]["cycle"]
+
+    panel = driver.find_element(By.ID, "deadlock")
+    assert panel.is_displayed()
+    text = panel.text
+    for edge in cycle:
+        assert f"{edge['lane']} waits for {edge['waitsFor']}, which is held by {edge['heldBy']}" in text
+    nodes = driver.execute_script(
+        "return [...document.querySelectorAll('#deadlock .cycle-node')].map(n => n.dataset.name)")
+    assert {e["lane"] for e in cycle} <= set(nodes) and {e["waitsFor"] for e in cycle} <= set(nodes)
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#deadlock .cycle-edge")) == 2 * len(cycle)
+    flagged = set(driver.execute_script(
+        "return [...document.querySelectorAll('#lane-list [data-deadlocked]')].map(li => li.dataset.lane)"))
+    assert {e["lane"] for e in cycle} <= flagged
+    screenshot(driver, "deadlock")
+    assert_console_clean(driver)
+
+
+def test_replay_of_a_finished_run_reaches_its_end(server, driver):
+    exp = catalog_entry(server, "thread-pool")
+    names = {p["name"] for p in exp["parameters"]}
+    params = {"workers": 2}
+    if "tasks" in names:
+        params["tasks"] = 6
+    if "taskMs" in names:
+        params["taskMs"] = 20
+    run = server.post_json("/api/runs", {"experiment": "thread-pool", "params": params})
+    run = server.wait_finished(run["id"])
+    assert run["status"] == "completed"
+
+    driver.get(server.url(f"/?run={run['id']}"))
+    wait_status(driver, "completed")
+    wait_all_drawn(driver, server)
+    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "replay").is_displayed())
+
+    # scrub to the start: almost nothing is drawn
+    driver.execute_script("""
+        const s = document.getElementById('replay-scrubber');
+        s.value = '0'; s.dispatchEvent(new Event('input', {bubbles: true}));""")
+    WebDriverWait(driver, 10).until(lambda d: int(body(d, "eventsRendered")) < run["eventCount"])
+    assert body(driver, "replay") == "paused"
+
+    # play at 8x to the end, with the keyboard-usable controls
+    speed = driver.find_element(By.ID, "replay-speed")
+    driver.execute_script("arguments[0].value = '8'; arguments[0].dispatchEvent(new Event('change'))", speed)
+    driver.find_element(By.ID, "replay-play").click()
+    WebDriverWait(driver, 10).until(lambda d: body(d, "replay") in ("playing", "ended"))
+    WebDriverWait(driver, 60).until(lambda d: body(d, "replay") == "ended")
+    WebDriverWait(driver, 10).until(lambda d: body(d, "eventsRendered") == str(run["eventCount"]))
+    assert body(driver, "runStatus") == "completed"
+    screenshot(driver, "replay-end")
+    assert_console_clean(driver)
+
+
+def test_browser_console_has_no_errors(server, driver):
+    """Walk the whole UI: every experiment's form, a run, the log filter, compare, exports."""
+    driver.get(server.url("/"))
+    WebDriverWait(driver, 20).until(lambda d: body(d, "catalog") is not None)
+    for el in driver.find_elements(By.CSS_SELECTOR, "[data-experiment]"):
+        el.click()
+        WebDriverWait(driver, 5).until(
+            lambda d: f"experiment={el.get_attribute('data-experiment')}" in d.current_url)
+    driver.get(server.url("/?experiment=thread-pool&workers=2&tasks=4&taskMs=10&autorun=1"))
+    wait_status(driver, "completed")
+    wait_all_drawn(driver, server)
+    # filter the log by type, then click a row: the timeline selects the same event
+    driver.execute_script("""
+        const s = document.getElementById('log-type');
+        s.value = 'task.start'; s.dispatchEvent(new Event('change'));""")
+    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".log-row:not([hidden])"))
+    rows = driver.find_elements(By.CSS_SELECTOR, ".log-row:not([hidden])")
+    assert all(r.find_elements(By.TAG_NAME, "span")[3].text == "task.start" for r in rows)
+    rows[0].click()
+    index = int(rows[0].get_attribute("data-index"))
+    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.interleave.timeline.selected") == index)
+    # wheel zoom, keyboard pan and the exports must not throw
+    driver.execute_script("""
+        const c = document.getElementById('timeline');
+        const r = c.getBoundingClientRect();
+        c.dispatchEvent(new WheelEvent('wheel', {deltaY: -300, clientX: r.left + 500, clientY: r.top + 60, bubbles: true, cancelable: true}));
+        c.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowLeft', bubbles: true}));
+        document.getElementById('export-png').click();
+        document.getElementById('export-ndjson').click();""")
+    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.interleave.view.follow") is False)
+    screenshot(driver, "console-walk")
+    assert_console_clean(driver)
