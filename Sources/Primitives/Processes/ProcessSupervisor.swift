@@ -1,0 +1,413 @@
+import CSystem
+import Glibc
+import JSON
+import Synchronization
+import Tracing
+
+/// How a child process ended.
+public struct ExitStatus: Sendable, Equatable {
+    /// The exit code, when it exited by itself.
+    public let code: Int32?
+    /// The signal that ended it, when one did.
+    public let signal: Int32?
+
+    public var signalName: String? { signal.map { Primitives.signalName(of: $0) } }
+
+    /// `exitCode` or `signal` for `process.exit`.
+    public var fields: JSONObject {
+        if let signalName { return ["signal": .string(signalName)] }
+        return ["exitCode": .int(Int(code ?? -1))]
+    }
+}
+
+public func signalName(of signal: Int32) -> String {
+    switch signal {
+    case SIGKILL: "SIGKILL"
+    case SIGTERM: "SIGTERM"
+    case SIGINT: "SIGINT"
+    case SIGHUP: "SIGHUP"
+    case SIGSEGV: "SIGSEGV"
+    case SIGABRT: "SIGABRT"
+    case SIGPIPE: "SIGPIPE"
+    case SIGBUS: "SIGBUS"
+    case SIGILL: "SIGILL"
+    case SIGTRAP: "SIGTRAP"
+    default: "SIG\(signal)"
+    }
+}
+
+/// A worker process started by a `ProcessSupervisor`.
+public final class ChildProcess: Sendable {
+    public let pid: Int32
+    /// Its lane: `process-1 (pid 4312)`. The child names its own lane the same way.
+    public let lane: String
+    public let kind: String
+    public let daemon: Bool
+    /// The parent's end of the child's stdin (a socket, so writing to a child that
+    /// died gives an error instead of SIGPIPE); -1 once closed or if it has none.
+    private let input: Mutex<Int32>
+
+    init(pid: Int32, lane: String, kind: String, daemon: Bool, input: Int32) {
+        self.pid = pid
+        self.lane = lane
+        self.kind = kind
+        self.daemon = daemon
+        self.input = Mutex(input)
+    }
+
+    /// Sends one NDJSON line to the child's stdin; false if the child is gone.
+    @discardableResult
+    public func send(_ message: JSONObject) -> Bool {
+        var writer = JSONWriter(capacity: 128)
+        writer.write(.object(message))
+        writer.bytes.append(0x0A)
+        let bytes = writer.bytes
+        return input.withLock { fd in
+            guard fd >= 0 else { return false }
+            var offset = 0
+            while offset < bytes.count {
+                let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+                if sent < 0 && errno == EINTR { continue }
+                if sent <= 0 { return false }
+                offset += sent
+            }
+            return true
+        }
+    }
+
+    /// Closes the child's stdin: it reads EOF (a pool worker then exits).
+    public func closeInput() {
+        input.withLock { fd in
+            if fd >= 0 { close(fd) }
+            fd = -1
+        }
+    }
+}
+
+/// Starts, watches, signals and reaps the worker processes of one run.
+///
+/// Children are the server's own executable started again (`interleave worker KIND
+/// …`) with posix_spawn, each in its own process group. A child writes its trace
+/// events as NDJSON on fd 3; one supervisor thread polls every child's pipe and
+/// merges the events into the run's recorder (keeping the child's pid, tid and
+/// monotonic ts), hands `{"ctl": …}` lines to the spawner's callback, and reaps each
+/// child once its pipe closes. When the run stops (cancel, deadline, deadlock,
+/// shutdown) every live process group is sent SIGKILL at once; `shutdown` always
+/// reaps every child and joins the supervisor thread, so a run leaves no zombie,
+/// no process and no thread behind.
+public final class ProcessSupervisor: Sendable {
+    public typealias MessageHandler = @Sendable (ChildProcess, JSONObject) -> Void
+
+    private struct Entry {
+        let child: ChildProcess
+        var eventFd: Int32
+        var onMessage: MessageHandler?
+        var status: ExitStatus?
+        var exitReported = false
+    }
+
+    private struct State {
+        var entries: [Int32: Entry] = [:]
+        var order: [Int32] = []
+        var stopping = false
+        var hubStop = false
+        var spawnedTotal = 0
+    }
+
+    public let recorder: TraceRecorder
+    public let control: RunControl
+    public let binary: String
+    private let state = Mutex(State())
+    /// Wakes lanes blocked in `join`; its waits end when the run stops.
+    private let monitor: Monitor
+    /// Shutdown's own waits, which must not be cut short by the run's stop.
+    private let shutdownMonitor = Monitor(control: RunControl())
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let hub: Mutex<TracedThread?> = Mutex(nil)
+    private let stopToken: Mutex<Int?> = Mutex(nil)
+
+    public init(recorder: TraceRecorder, control: RunControl) throws(WorkerBinary.NotFound) {
+        self.recorder = recorder
+        self.control = control
+        self.binary = try WorkerBinary.path()
+        self.monitor = Monitor(control: control)
+        var fds: [Int32] = [-1, -1]
+        precondition(interleave_pipe(&fds, 1) == 0, "pipe2 failed: \(errno)")
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+        let token = control.onStop { [weak self] _ in self?.killAll(SIGKILL) }
+        stopToken.withLock { $0 = token }
+        hub.withLock { $0 = TracedThread(name: "proc-supervisor") { [self] in pollLoop() } }
+    }
+
+    deinit {
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    public struct SpawnError: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Starts `interleave worker KIND` as a child on lane `name (pid N)`, traced as
+    /// `process.spawn {child, childPid, kind}` on `lane`. `fds` are extra descriptors
+    /// the child gets (child fd ← parent fd; use 4 and up). With `input`, the child's
+    /// stdin is a channel for `ChildProcess.send`; else it is /dev/null.
+    @discardableResult
+    public func spawn(name: String, kind: String, arguments: [String] = [], fds: [(child: Int32, parent: Int32)] = [],
+                      input: Bool = false, daemon: Bool = false, from lane: Lane,
+                      onMessage: MessageHandler? = nil) throws -> ChildProcess {
+        try control.check()
+        var events: [Int32] = [-1, -1]
+        guard interleave_pipe(&events, 0) == 0 else { throw SpawnError(description: "pipe2: \(String(cString: strerror(errno)))") }
+        var channel: [Int32] = [-1, -1]
+        if input {
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &channel) == 0 else {
+                close(events[0]); close(events[1])
+                throw SpawnError(description: "socketpair: \(String(cString: strerror(errno)))")
+            }
+        }
+        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer {
+            close(devNull)
+            close(events[1])
+            if input { close(channel[1]) }
+        }
+        var map: [Int32] = [0, input ? channel[1] : devNull, 1, devNull, 2, 2, 3, events[1]]
+        for extra in fds { map += [extra.child, extra.parent] }
+        let argv = [binary, "worker", kind, "--start-ns", String(recorder.startNs), "--parent", String(getpid()),
+                    "--lane", name] + arguments
+        var pid: pid_t = 0
+        let error = withCStrings(argv) { cArgv in
+            interleave_spawn(binary, cArgv, map, Int32(map.count / 2), &pid)
+        }
+        guard error == 0 else {
+            close(events[0])
+            if input { close(channel[0]) }
+            throw SpawnError(description: "posix_spawn \(binary): \(String(cString: strerror(error)))")
+        }
+        let child = ChildProcess(pid: pid, lane: "\(name) (pid \(pid))", kind: kind, daemon: daemon,
+                                 input: input ? channel[0] : -1)
+        let killNow = state.withLock { state in
+            state.entries[pid] = Entry(child: child, eventFd: events[0], onMessage: onMessage)
+            state.order.append(pid)
+            state.spawnedTotal += 1
+            return state.stopping || control.isStopped
+        }
+        lane.emit("process.spawn", ["child": .string(child.lane), "childPid": .int(Int(pid)), "kind": .string(kind)])
+        wakeHub()
+        // A stop that raced with this spawn has already run its handler.
+        if killNow { killAll(SIGKILL) }
+        return child
+    }
+
+    /// Sends `signal` to the child's process group, traced as `process.kill
+    /// {child, signal}` on `lane`. A child already reaped is left alone (its pid may
+    /// belong to someone else by now).
+    public func kill(_ child: ChildProcess, _ signal: Int32, from lane: Lane) {
+        lane.emit("process.kill", ["child": .string(child.lane), "signal": .string(signalName(of: signal))])
+        state.withLock { state in
+            if state.entries[child.pid]?.status == nil { _ = Glibc.kill(-child.pid, signal) }
+        }
+    }
+
+    /// Blocks `lane` until the child has exited and been reaped (`io.begin/io.end
+    /// {op: "join"}`), then emits `process.exit {child, exitCode | signal}` once.
+    @discardableResult
+    public func join(_ child: ChildProcess, on lane: Lane) throws(RunInterrupted) -> ExitStatus {
+        if status(of: child) == nil {
+            lane.emit("io.begin", ["op": "join", "child": .string(child.lane)])
+            try monitor.withLock { () throws(RunInterrupted) in
+                _ = try monitor.wait(until: { status(of: child) != nil })
+            }
+            lane.emit("io.end", ["op": "join", "child": .string(child.lane)])
+        }
+        let exit = status(of: child)!
+        reportExit(child, exit, on: lane)
+        return exit
+    }
+
+    /// The exit status once reaped, else nil (`is_alive()` is `status == nil`).
+    public func status(of child: ChildProcess) -> ExitStatus? {
+        state.withLock { $0.entries[child.pid]?.status }
+    }
+
+    public var children: [ChildProcess] {
+        state.withLock { state in state.order.compactMap { state.entries[$0]?.child } }
+    }
+
+    /// Children spawned and not yet reaped.
+    public var liveCount: Int { state.withLock { $0.entries.values.filter { $0.status == nil }.count } }
+
+    /// Ends every child and joins the supervisor thread; call it (in a `defer`)
+    /// before the experiment's body returns. A run that is still going waits for its
+    /// non-daemon children (their stdin closed first, so pool workers finish) and
+    /// sends SIGTERM to daemon ones, as Python does at exit; a stopped run kills
+    /// every process group with SIGKILL. Either way every child is reaped and gets
+    /// its `process.exit` on `lane`.
+    public func shutdown(on lane: Lane) {
+        let alreadyStopping = state.withLock { state in
+            let was = state.stopping
+            state.stopping = true
+            return was
+        }
+        guard !alreadyStopping else { return }
+        for child in children { child.closeInput() }
+        if !control.isStopped {
+            let daemons = children.filter { $0.daemon && status(of: $0) == nil }
+            if !daemons.isEmpty {
+                lane.log("the main lane is ending: daemon children are terminated")
+                for child in daemons { kill(child, SIGTERM, from: lane) }
+            }
+            do {
+                try monitor.withLock { () throws(RunInterrupted) in
+                    _ = try monitor.wait(until: { liveCount == 0 })
+                }
+            } catch {}
+        }
+        if liveCount > 0 {
+            lane.log("run \(control.stopReason?.rawValue ?? "ended"): killing the process group of \(liveCount) live children")
+            killAll(SIGKILL)
+        }
+        shutdownMonitor.withLock {
+            while liveCount > 0 || openPipes > 0 {
+                _ = try? shutdownMonitor.wait(deadlineNs: Monitor.deadline(afterMs: 100))
+                if liveCount > 0 { killAll(SIGKILL) }
+            }
+        }
+        for child in children { reportExit(child, status(of: child)!, on: lane) }
+        state.withLock { $0.hubStop = true }
+        wakeHub()
+        hub.withLock { $0 }?.join()
+        control.removeOnStop(stopToken.withLock { $0 })
+    }
+
+    private var openPipes: Int { state.withLock { $0.entries.values.filter { $0.eventFd >= 0 }.count } }
+
+    private func reportExit(_ child: ChildProcess, _ status: ExitStatus, on lane: Lane) {
+        let first = state.withLock { state in
+            guard state.entries[child.pid]?.exitReported == false else { return false }
+            state.entries[child.pid]?.exitReported = true
+            return true
+        }
+        guard first else { return }
+        var fields: JSONObject = ["child": .string(child.lane), "childPid": .int(Int(child.pid))]
+        for (key, value) in status.fields { fields[key] = value }
+        lane.emit("process.exit", fields)
+    }
+
+    /// SIGKILL (or `signal`) to the process group of every child not yet reaped.
+    /// Reaping happens under the same lock, so a reaped pid is never signalled.
+    private func killAll(_ signal: Int32) {
+        state.withLock { state in
+            for entry in state.entries.values where entry.status == nil { _ = Glibc.kill(-entry.child.pid, signal) }
+        }
+    }
+
+    private func wakeHub() {
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    // MARK: The supervisor thread
+
+    /// Child events wait this long before they are merged, so that events from
+    /// different children (a put in one, its get in another) enter the run's single
+    /// stream in timestamp order even when their pipes are read in the other order.
+    static let reorderWindowUs: Int64 = 5_000
+
+    private func pollLoop() {
+        var buffers: [Int32: [UInt8]] = [:]
+        var pending: [TraceEvent] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let (watched, awaitingExit, stop) = state.withLock { state in
+                (state.entries.values.filter { $0.eventFd >= 0 }.map { ($0.child.pid, $0.eventFd) },
+                 state.entries.values.filter { $0.eventFd < 0 && $0.status == nil }.map(\.child.pid),
+                 state.hubStop)
+            }
+            if stop && watched.isEmpty && awaitingExit.isEmpty {
+                flush(&pending, olderThanUs: nil)
+                return
+            }
+            var pollfds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            pollfds += watched.map { pollfd(fd: $0.1, events: Int16(POLLIN), revents: 0) }
+            let timeout: Int32 = awaitingExit.isEmpty && pending.isEmpty ? 200 : 2
+            let ready = poll(&pollfds, nfds_t(pollfds.count), timeout)
+            if ready > 0 {
+                if pollfds[0].revents != 0 { while read(wakeRead, &chunk, chunk.count) > 0 {} }
+                for (index, (pid, fd)) in watched.enumerated() where pollfds[index + 1].revents != 0 {
+                    let count = read(fd, &chunk, chunk.count)
+                    if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                    if count > 0 {
+                        buffers[fd, default: []].append(contentsOf: chunk[..<count])
+                        deliverLines(from: &buffers[fd, default: []], pid: pid, pending: &pending)
+                    } else {
+                        if var rest = buffers.removeValue(forKey: fd), !rest.isEmpty {
+                            rest.append(0x0A)
+                            deliverLines(from: &rest, pid: pid, pending: &pending)
+                        }
+                        // Everything this child said is in; it must be in the trace
+                        // before anyone sees the child as exited.
+                        flush(&pending, olderThanUs: nil)
+                        close(fd)
+                        state.withLock { $0.entries[pid]?.eventFd = -1 }
+                        shutdownMonitor.lockAndBroadcast()
+                    }
+                }
+            }
+            flush(&pending, olderThanUs: recorder.elapsedMicros - Self.reorderWindowUs)
+            for pid in awaitingExit where interleave_child_exited(pid) == 1 { reap(pid) }
+        }
+    }
+
+    /// Merges pending child events in timestamp order: all of them, or those older
+    /// than `olderThanUs`.
+    private func flush(_ pending: inout [TraceEvent], olderThanUs: Int64?) {
+        guard !pending.isEmpty else { return }
+        // Stable: events of one child with the same microsecond keep their order.
+        pending = pending.enumerated().sorted { ($0.element.ts, $0.offset) < ($1.element.ts, $1.offset) }.map(\.element)
+        let count = olderThanUs.map { limit in pending.prefix { $0.ts <= limit }.count } ?? pending.count
+        for event in pending.prefix(count) { recorder.merge(event) }
+        pending.removeFirst(count)
+    }
+
+    private func reap(_ pid: Int32) {
+        let child: ChildProcess? = state.withLock { state in
+            var code: Int32 = 0, signal: Int32 = 0
+            guard state.entries[pid] != nil, interleave_reap(pid, &code, &signal) == 0 else { return nil }
+            state.entries[pid]?.status = ExitStatus(code: signal == 0 ? code : nil, signal: signal == 0 ? nil : signal)
+            return state.entries[pid]?.child
+        }
+        child?.closeInput()
+        monitor.lockAndBroadcast()
+        shutdownMonitor.lockAndBroadcast()
+    }
+
+    private func deliverLines(from buffer: inout [UInt8], pid: Int32, pending: inout [TraceEvent]) {
+        guard let lastNewline = buffer.lastIndex(of: 0x0A) else { return }
+        let handler = state.withLock { state in state.entries[pid].map { ($0.child, $0.onMessage) } }
+        var start = 0
+        while start <= lastNewline, let newline = buffer[start...lastNewline].firstIndex(of: 0x0A) {
+            let line = Array(buffer[start..<newline])
+            start = newline + 1
+            guard !line.isEmpty, let value = try? JSONParser.parse(line), let object = value.objectValue else { continue }
+            if object["ctl"] != nil {
+                // What the child traced before this message comes first in the trace,
+                // as the parent's reaction to it (a callback, the next task) follows.
+                flush(&pending, olderThanUs: nil)
+                if let (child, onMessage) = handler, let onMessage { onMessage(child, object) }
+            } else if let event = TraceEvent(json: value) {
+                pending.append(event)
+            }
+        }
+        buffer.removeFirst(lastNewline + 1)
+    }
+}
+
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    let pointers = strings.map { strdup($0) }
+    defer { pointers.forEach { free($0) } }
+    return (pointers + [nil]).withUnsafeBufferPointer { body($0.baseAddress!) }
+}
