@@ -51,10 +51,16 @@ export async function streamEvents(id, { from = 0, onBatch, signal }) {
     const text = rest + decoder.decode(value, { stream: true });
     const lines = text.split('\n');
     rest = lines.pop();
-    const batch = [];
-    for (const line of lines) {
-      if (line.length === 0 || line.trim().length === 0) continue; // heartbeat
-      try { batch.push(JSON.parse(line)); } catch { malformed++; }
+    const full = lines.filter((line) => line.trim().length > 0); // blank lines are heartbeats
+    if (!full.length) continue;
+    let batch;
+    try {
+      batch = JSON.parse(`[${full.join(',')}]`); // one parse per chunk: much faster than per line
+    } catch {
+      batch = [];
+      for (const line of full) {
+        try { batch.push(JSON.parse(line)); } catch { malformed++; }
+      }
     }
     if (batch.length) onBatch(batch);
   }

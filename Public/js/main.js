@@ -218,6 +218,9 @@ async function openRun(id, knownRun = null) {
 async function followEvents(run, model, token) {
   const ctrl = new AbortController();
   state.stream = ctrl;
+  // A recorded run arrives as fast as the network allows: show progress twice a second rather
+  // than spend the load redrawing. A live run redraws as often as drawing cost allows.
+  timeline.loadingInterval = isFinished(run.status) ? 500 : 0;
   const onBatch = (batch) => {
     if (token !== state.openToken) return;
     if (state.timing.firstEvent == null) state.timing.firstEvent = performance.now();
@@ -373,6 +376,10 @@ async function start() {
   renderLegend($('legend'));
   timeline.invalidate();
   const q = new URLSearchParams(location.search);
+  const runId = q.get('run');
+  const compareId = q.get('compare');
+  // Open a linked run at once, while the catalog loads.
+  if (runId) openRun(runId).then(() => { if (compareId) openCompare(compareId); });
   try {
     state.experiments = await api.experiments();
   } catch (err) {
@@ -388,14 +395,10 @@ async function start() {
     if (exp) chooseExperiment(expId, paramsFromQuery(exp, q));
     else message(`There is no experiment called “${expId}”.`);
   }
-  const runId = q.get('run');
-  const compareId = q.get('compare');
-  if (runId) {
-    openRun(runId).then(() => { if (compareId) openCompare(compareId); });
-    if (compareId) { /* opened once the main run is on screen */ }
-  } else if (expId && state.experiment && q.get('autorun') === '1') {
-    startRun();
+  if (!expId && state.run && state.experiments.some((e) => e.id === state.run.experiment)) {
+    chooseExperiment(state.run.experiment, state.run.params || {});
   }
+  if (!runId && expId && state.experiment && q.get('autorun') === '1') startRun();
 }
 
 start();

@@ -87,6 +87,8 @@ export class Timeline {
     this.pending = false;
     this.urgent = false;
     this.lastDrawEnd = 0;
+    this.timer = null;
+    this.loadingInterval = 0;   // least ms between progress draws while events pour in
     this.metrics = { frames: [], lastDrawMs: 0, renderedEvents: 0 };
     this.dpr = window.devicePixelRatio || 1;
     view.timelines.add(this);
@@ -123,12 +125,24 @@ export class Timeline {
    * starves loading; user interaction (urgent) always draws on the next frame.
    */
   invalidate(urgent = true) {
-    if (urgent) this.urgent = true;
+    if (urgent) {
+      this.urgent = true;
+      if (this.timer) { // a progress draw is waiting: draw on the next frame instead
+        clearTimeout(this.timer);
+        this.timer = null;
+        this.pending = false;
+      }
+    }
     if (this.pending) return;
     this.pending = true;
     const run = () => {
-      const wait = this.urgent ? 0 : this.lastDrawEnd + this.metrics.lastDrawMs * 3 - performance.now();
-      if (wait > 4) { setTimeout(() => requestAnimationFrame(run), wait); return; }
+      const gap = Math.max(this.metrics.lastDrawMs * 3, this.loadingInterval);
+      const wait = this.urgent ? 0 : this.lastDrawEnd + gap - performance.now();
+      if (wait > 4) {
+        this.timer = setTimeout(() => { this.timer = null; requestAnimationFrame(run); }, wait);
+        return;
+      }
+      if (!this.pending) return; // superseded by an urgent request
       this.pending = false;
       this.urgent = false;
       this.draw();

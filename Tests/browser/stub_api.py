@@ -203,24 +203,34 @@ class Handler(SimpleHTTPRequestHandler):
         self.end_headers()
 
 
+def record_big(n):
+    """Pre-record a finished run of n events under the id bench-<n>; return the id."""
+    st = make_run("race-condition", {}, trace_gen.big(n), live=False)
+    rid = f"bench-{n}"
+    with LOCK:
+        ORDER.remove(st["run"]["id"])
+        del RUNS[st["run"]["id"]]
+        st["run"]["id"] = rid
+        RUNS[rid] = st
+        ORDER.insert(0, rid)
+    return rid
+
+
+def make_server(port=0):
+    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--big", type=int, default=0, help="pre-record a run with this many events (id bench-<N>)")
     args = ap.parse_args()
     if args.big:
-        st = make_run("race-condition", {}, trace_gen.big(args.big), live=False)
-        with LOCK:
-            ORDER.remove(st["run"]["id"])
-            del RUNS[st["run"]["id"]]
-            rid = f"bench-{args.big}"
-            st["run"]["id"] = rid
-            RUNS[rid] = st
-            ORDER.insert(0, rid)
+        record_big(args.big)
     for name, gen in (("thread-pool", trace_gen.thread_pool), ("deadlock", trace_gen.deadlock),
                       ("producer-consumer", trace_gen.processes)):
         make_run(name, {}, gen(), live=False)
-    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    srv = make_server(args.port)
     print(f"Interleave listening on http://127.0.0.1:{srv.server_address[1]}", flush=True)
     srv.serve_forever()
 
