@@ -1,0 +1,84 @@
+import JSON
+import Synchronization
+import Tracing
+
+/// One per run, shared by all of its traced locks, recursive locks, semaphores and
+/// conditions. It keeps the run's wait-for graph and, when a wait closes a cycle,
+/// reports `deadlock.detected {cycle}` and stops the run as `.deadlocked`, which makes
+/// every blocked wait of the run throw so the threads unwind. It also keeps the
+/// lock-order graph and reports `deadlock.potential {order}` the first time two locks
+/// have been taken in both orders, even when the run did not hang.
+///
+/// Primitives call it outside their own monitor's lock: stopping the run wakes every
+/// monitor of the run, this one's included.
+public final class DeadlockDetector: Sendable {
+    public let control: RunControl
+
+    private struct State {
+        var waitFor = WaitForGraph()
+        var lockOrder = LockOrderGraph()
+        /// lane → locks it holds, in the order taken (locks only, not semaphores).
+        var heldLocks: [String: [String]] = [:]
+        var detected: [WaitForGraph.Edge]?
+        var potentials: [[String]] = []
+    }
+
+    private let state = Mutex(State())
+
+    public init(control: RunControl) {
+        self.control = control
+    }
+
+    /// The first cycle found in this run, if any.
+    public var detectedCycle: [WaitForGraph.Edge]? { state.withLock { $0.detected } }
+    /// Every lock-order inversion reported so far.
+    public var potentialDeadlocks: [[String]] { state.withLock { $0.potentials } }
+
+    /// `lane` is about to block on `resource`. A timed wait is not recorded: it ends
+    /// by itself, so it cannot be part of a deadlock.
+    public func willWait(_ lane: Lane, for resource: String, timed: Bool = false) {
+        guard !timed else { return }
+        let cycle: [WaitForGraph.Edge]? = state.withLock { state in
+            state.waitFor.waits(lane.name, for: resource)
+            guard state.detected == nil, let cycle = state.waitFor.cycle(startingAt: lane.name) else { return nil }
+            state.detected = cycle
+            return cycle
+        }
+        guard let cycle else { return }
+        let edges: [JSONValue] = cycle.map {
+            ["lane": .string($0.lane), "waitsFor": .string($0.waitsFor), "heldBy": .string($0.heldBy)]
+        }
+        lane.emit("deadlock.detected", ["cycle": .array(edges)])
+        control.stop(.deadlocked)
+    }
+
+    public func stoppedWaiting(_ lane: Lane) {
+        state.withLock { $0.waitFor.stopsWaiting(lane.name) }
+    }
+
+    /// `lane` took `resource` (a permit, or a lock at depth 1). For locks, also records
+    /// the lock order and reports a new inversion as `deadlock.potential`.
+    public func acquired(_ resource: String, by lane: Lane, isLock: Bool) {
+        let cycles: [[String]] = state.withLock { state in
+            state.waitFor.acquired(resource, by: lane.name)
+            guard isLock else { return [] }
+            let held = state.heldLocks[lane.name, default: []]
+            state.heldLocks[lane.name, default: []].append(resource)
+            let cycles = state.lockOrder.took(resource, holding: held)
+            state.potentials += cycles
+            return cycles
+        }
+        for order in cycles {
+            lane.emit("deadlock.potential", ["order": JSONValue(order), "lock": .string(resource)])
+        }
+    }
+
+    public func released(_ resource: String, by lane: Lane, isLock: Bool) {
+        state.withLock { state in
+            state.waitFor.released(resource, by: lane.name)
+            if isLock, let index = state.heldLocks[lane.name]?.lastIndex(of: resource) {
+                state.heldLocks[lane.name]?.remove(at: index)
+            }
+        }
+    }
+}

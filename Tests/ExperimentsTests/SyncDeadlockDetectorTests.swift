@@ -1,0 +1,73 @@
+import Experiments
+import JSON
+import Primitives
+import Testing
+import Tracing
+
+/// Deadlock detection is a property of the primitives, not of the `deadlock`
+/// experiment: any experiment whose threads block in a cycle is detected and unwound.
+@Suite struct SyncDeadlockDetectorTests {
+    func run(_ body: @escaping @Sendable (RunContext) throws -> JSONObject) -> (RunOutcome, [TraceEvent]) {
+        let experiment = Experiment(id: "ad-hoc", title: "", category: "", summary: "", lesson: "", parameters: [], body: body)
+        let execution = ExperimentRun(id: "t", experiment: experiment, params: try! experiment.resolve(nil), deadlineMs: 10_000)
+        let outcome = execution.runToEnd()
+        return (outcome, execution.recorder.events)
+    }
+
+    @Test func opposingLockOrderInAnyExperimentIsDetectedAndUnwound() {
+        let (outcome, events) = run { run in
+            let detector = DeadlockDetector(control: run.control)
+            let a = TracedLock("A", detector: detector), b = TracedLock("B", detector: detector)
+            let both = Rendezvous(parties: 2, control: run.control)
+            run.spawn("t1") { lane in
+                try a.acquire(on: lane); try both.arrive(); try b.acquire(on: lane)
+            }
+            run.spawn("t2") { lane in
+                try b.acquire(on: lane); try both.arrive(); try a.acquire(on: lane)
+            }
+            return [:]
+        }
+        #expect(outcome.status == .deadlocked)
+        let detected = events.of("deadlock.detected")
+        #expect(detected.count == 1)
+        let cycle = detected.first?.fields["cycle"]?.arrayValue ?? []
+        #expect(cycle.count == 2)
+        #expect(Set(cycle.compactMap { $0["waitsFor"]?.stringValue }) == ["A", "B"])
+        #expect(events.of("lane.end").filter { $0.lane.hasPrefix("t") }.count == 2)
+    }
+
+    @Test func aCycleThroughASemaphoreIsDetected() {
+        let (outcome, events) = run { run in
+            let detector = DeadlockDetector(control: run.control)
+            let sem = TracedSemaphore("sem", permits: 1, detector: detector)
+            let lock = TracedLock("L", detector: detector)
+            let both = Rendezvous(parties: 2, control: run.control)
+            run.spawn("t1") { lane in
+                try sem.acquire(on: lane); try both.arrive(); try lock.acquire(on: lane)
+            }
+            run.spawn("t2") { lane in
+                try lock.acquire(on: lane); try both.arrive(); try sem.acquire(on: lane)
+            }
+            return [:]
+        }
+        #expect(outcome.status == .deadlocked)
+        #expect(events.of("deadlock.detected").count == 1)
+    }
+
+    @Test func aTimedWaitIsNotADeadlock() {
+        let (outcome, events) = run { run in
+            let detector = DeadlockDetector(control: run.control)
+            let lock = TracedLock("L", detector: detector)
+            let thread = run.spawn("t1") { lane in
+                try lock.acquire(on: lane)
+                _ = try lock.acquire(on: lane, timeoutMs: 20)
+                lock.release(on: lane)
+            }
+            thread.join()
+            return [:]
+        }
+        #expect(outcome.status == .completed)
+        #expect(events.of("deadlock.detected").isEmpty)
+        #expect(events.of("lock.timeout").count == 1)
+    }
+}
