@@ -1,0 +1,85 @@
+import CSystem
+import JSON
+import Primitives
+import Synchronization
+import Tracing
+
+extension Experiment {
+    /// threading.Thread: start, join, daemon, names, idents and active_count().
+    public static let threads = Experiment(
+        id: "threads",
+        title: "Threads: start, join, daemon",
+        category: "Threads",
+        summary: "N real threads on their own lanes: names, kernel ids, active_count(), join — or daemon threads cut off when main ends.",
+        lesson: """
+            Each thread gets its own lane and its own kernel thread id (tid): they are real OS \
+            threads sharing one process (same pid). The active_count counter rises as they start \
+            and falls as they end. Without daemon, the main lane joins each thread (io.begin/io.end \
+            "join") and ends last. With daemon=True (set before start), the main lane returns \
+            without joining: the daemon threads do not keep the program alive and are cut off when \
+            it ends — their lanes end with cutOff: true (守护线程随主线程结束而结束).
+            """,
+        parameters: [
+            .integer("count", 1...64, default: 3, "Threads to start."),
+            .integer("workMs", 0...10_000, default: 300, "How long each thread works (sleeps), in milliseconds."),
+            .boolean("daemon", default: false, "Start them as daemon threads: main does not join them and they are cut off when it ends."),
+        ],
+        body: runThreads
+    )
+}
+
+private func runThreads(_ run: RunContext) throws -> JSONObject {
+    let count = run.params.int("count")
+    let workMs = run.params.int("workMs")
+    let daemon = run.params.bool("daemon")
+    let main = run.main
+    // Python counts the main thread in active_count().
+    let active = Atomic<Int>(1)
+    let allStarted = Rendezvous(parties: count + 1, control: run.control)
+    main.log("main thread: name=MainThread ident=\(interleave_tid()) active_count()=1")
+    main.counter("active_count", 1)
+
+    var threads: [(name: String, thread: TracedThread)] = []
+    for index in 1...count {
+        let name = "thread-\(index)"
+        main.log("\(name) = Thread(target=work, daemon=\(daemon ? "True" : "False")); \(name).start()")
+        let thread = run.spawn(name, daemon: daemon) { lane in
+            let now = active.add(1, ordering: .sequentiallyConsistent).newValue
+            lane.counter("active_count", now)
+            lane.log("current_thread(): name=\(name) ident=\(interleave_tid()) daemon=\(daemon)")
+            defer {
+                let left = active.subtract(1, ordering: .sequentiallyConsistent).newValue
+                lane.counter("active_count", left)
+            }
+            try allStarted.arrive()
+            try run.sleep(ms: workMs, on: lane)
+            lane.log("\(name) finished its work")
+        }
+        threads.append((name, thread))
+    }
+    try allStarted.arrive()
+    let tids = threads.map { Int($0.thread.tid) }
+    main.log("all \(count) started; threading.active_count() = \(active.load(ordering: .sequentiallyConsistent))")
+
+    if daemon {
+        let running = active.load(ordering: .sequentiallyConsistent) - 1
+        main.log("main returns without join(); the daemon threads end with it")
+        return [
+            "verdict": .string("Main ended without joining; \(running) of \(count) daemon threads were still working and were cut off at run end."),
+            "count": .int(count), "daemon": true, "joined": false, "tids": JSONValue(tids),
+            "stillRunningAtMainEnd": .int(running),
+        ]
+    }
+    for (name, thread) in threads {
+        main.emit("io.begin", ["op": "join", "thread": .string(name)])
+        thread.join()
+        main.emit("io.end", ["op": "join", "thread": .string(name)])
+    }
+    try run.check()
+    let left = active.load(ordering: .sequentiallyConsistent)
+    main.log("all joined; threading.active_count() = \(left)")
+    return [
+        "verdict": .string("Started \(count) threads with \(Set(tids).count) distinct kernel ids in one process and joined them all; active_count() went from \(count + 1) back to \(left)."),
+        "count": .int(count), "daemon": false, "joined": true, "tids": JSONValue(tids),
+    ]
+}
