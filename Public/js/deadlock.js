@@ -42,8 +42,10 @@ function graph(cycle) {
     const line = el('line', { x1: a.x + dx / len * pad, y1: a.y + dy / len * pad, x2: b.x - dx / len * pad, y2: b.y - dy / len * pad,
       stroke: '#c0262d', 'stroke-width': 2.5, 'marker-end': 'url(#arrow-red)', class: 'cycle-edge' });
     svg.appendChild(line);
+    // label outside the ring, pushed away from the centre so it never sits on a node
     const mx = (a.x + b.x) / 2; const my = (a.y + b.y) / 2;
-    svg.appendChild(el('text', { x: mx + (my < cy ? 0 : 0), y: my + (a.kind === 'lane' ? -4 : 12), 'font-size': 9, fill: '#7a0b0b', 'text-anchor': 'middle' },
+    const ox = mx - cx; const oy = my - cy; const ol = Math.hypot(ox, oy) || 1;
+    svg.appendChild(el('text', { x: mx + (ox / ol) * 16, y: my + (oy / ol) * 12 + 3, 'font-size': 9, fill: '#7a0b0b', 'text-anchor': 'middle' },
       a.kind === 'lane' ? 'waits for' : 'held by'));
   }
   for (const node of nodes) {

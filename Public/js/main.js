@@ -304,6 +304,9 @@ async function openCompare(id) {
   model.id = run.id;
   const stream = new AbortController();
   state.compare = { run, model, stream };
+  const sel = $('compare-select');
+  if (![...sel.options].some((o) => o.value === run.id)) sel.add(new Option(`${run.experiment} · ${run.status}`, run.id));
+  sel.value = run.id;
   $('compare-wrap').hidden = false;
   $('compare-label').textContent = `Compared with: ${run.experiment} · ${paramsText(run.params)} · ${run.status} (same time axis)`;
   view.timelines.add(compareTimeline);

@@ -303,7 +303,7 @@ export class Timeline {
     for (let track = 0; track < 3; track++) {
       const spans = lane.tracks[track];
       if (!spans.length) continue;
-      const from = lowerBound(spans, t0 - lane.maxDur[track] - 1, (s) => s.start);
+      const from = lowerBound(spans, t0 - reach(lane, track, tMax) - 1, (s) => s.start);
       const to = upperBound(spans, hi, (s) => s.start);
       const paintedTo = {}; // kind -> right edge (px) already painted on this track
       for (let i = from; i < to; i++) {
@@ -403,13 +403,23 @@ export class Timeline {
     let py = Y(pts[i][1]);
     ctx.moveTo(Math.max(px, GUTTER - 2), Y(lo));
     ctx.lineTo(Math.max(px, GUTTER - 2), py);
+    // One vertical stroke per pixel column: the column's min and max, ending at its last value.
+    let col = null; let lo2 = 0; let hi2 = 0;
     for (i = i + 1; i < end; i++) {
       const x = X(pts[i][0]);
       const yy = Y(pts[i][1]);
-      ctx.lineTo(x, py);
-      ctx.lineTo(x, yy);
+      const c2 = Math.round(x);
+      if (c2 !== col) {
+        if (col !== null) { ctx.lineTo(px, lo2); ctx.lineTo(px, hi2); ctx.lineTo(px, py); }
+        ctx.lineTo(x, py);
+        col = c2; lo2 = Math.min(py, yy); hi2 = Math.max(py, yy);
+      } else {
+        if (yy < lo2) lo2 = yy;
+        if (yy > hi2) hi2 = yy;
+      }
       px = x; py = yy;
     }
+    if (col !== null) { ctx.lineTo(px, lo2); ctx.lineTo(px, hi2); ctx.lineTo(px, py); }
     const xe = X(Math.min(t1, tMax));
     ctx.lineTo(xe, py);
     ctx.lineTo(xe, Y(lo));
@@ -434,9 +444,17 @@ export class Timeline {
       if (b.ts > tMax) continue;
       if (b.ts < t0 || a.ts > t1) continue;
       lines.push(flows[k]);
-      if (++visible > 4000) break;
+      visible++;
     }
-    const dense = lines.length > 600;
+    // Thousands of arrows are noise and cost a frame: above 800, draw an even sample of them.
+    if (lines.length > 800) {
+      const step = lines.length / 800;
+      const sample = [];
+      for (let k = 0; k < 800; k++) sample.push(lines[Math.floor(k * step)]);
+      lines.length = 0;
+      lines.push(...sample);
+    }
+    const dense = visible > 600;
     ctx.strokeStyle = dense ? 'rgba(40, 50, 70, 0.25)' : 'rgba(40, 50, 70, 0.7)';
     ctx.fillStyle = 'rgba(40, 50, 70, 0.8)';
     ctx.lineWidth = 1;
@@ -449,7 +467,8 @@ export class Timeline {
       const xa = X(a.ts); const ya = la.y + INSTANT_Y;
       const xb = X(b.ts); const yb = lb.y + INSTANT_Y;
       ctx.moveTo(xa, ya);
-      if (la === lb) ctx.quadraticCurveTo((xa + xb) / 2, ya - 8, xb, yb);
+      if (dense) ctx.lineTo(xb, yb);
+      else if (la === lb) ctx.quadraticCurveTo((xa + xb) / 2, ya - 8, xb, yb);
       else ctx.bezierCurveTo(xa + 12, ya, xb - 12, yb, xb, yb);
     }
     ctx.stroke();
@@ -591,7 +610,7 @@ export class Timeline {
     let track = TRACK.TASK;
     if (dy >= TRACK_Y[2]) track = TRACK.LOCK; else if (dy >= TRACK_Y[1]) track = TRACK.BLOCK;
     const spans = lane.tracks[track];
-    const from = lowerBound(spans, t - lane.maxDur[track] - 1, (s) => s.start);
+    const from = lowerBound(spans, t - reach(lane, track, tMax) - 1, (s) => s.start);
     const to = upperBound(spans, Math.min(t + pad, tMax), (s) => s.start);
     let found = null;
     for (let i = from; i < to; i++) {
@@ -681,7 +700,7 @@ export class Timeline {
       const end = s.end == null ? null : s.end;
       const what = { 'lock-wait': 'waiting for lock', 'lock-hold': s.contended ? 'holding lock (others waiting)' : 'holding lock',
         'io': 'blocked in IO / sleep', 'task': 'running' }[s.kind] || s.kind;
-      lines.push(`${what}: ${s.label}`);
+      lines.push(`${what}: ${s.lock ?? s.label}`);
       lines.push(`${formatTime(s.start)} → ${end == null ? 'still going' : formatTime(end)}${end == null ? '' : ` (${formatTime(end - s.start)})`}`);
       if (s.timedOut) lines.push('timed out');
     }
@@ -697,6 +716,13 @@ export class Timeline {
   toPNG() {
     return new Promise((resolve) => this.canvas.toBlob(resolve, 'image/png'));
   }
+}
+
+/** The longest a span on this track can reach back in time: closed spans, and open ones up to tMax. */
+function reach(lane, track, tMax) {
+  let r = lane.maxDur[track];
+  for (const s of lane.openSpans) if (s.track === track && tMax - s.start > r) r = tMax - s.start;
+  return r;
 }
 
 export function describeEvent(ev) {
