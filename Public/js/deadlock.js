@@ -38,14 +38,21 @@ function graph(cycle) {
   for (let i = 0; i < n; i++) {
     const a = nodes[i]; const b = nodes[(i + 1) % n];
     const dx = b.x - a.x; const dy = b.y - a.y; const len = Math.hypot(dx, dy) || 1;
-    const pad = 20;
-    const line = el('line', { x1: a.x + dx / len * pad, y1: a.y + dy / len * pad, x2: b.x - dx / len * pad, y2: b.y - dy / len * pad,
-      stroke: '#c0262d', 'stroke-width': 2.5, 'marker-end': 'url(#arrow-red)', class: 'cycle-edge' });
-    svg.appendChild(line);
-    // label outside the ring, pushed away from the centre so it never sits on a node
+    const pad = 21;
+    // each edge bows outward (away from the centre), so a two-node cycle shows two arcs
+    let nx = -dy / len; let ny = dx / len;
     const mx = (a.x + b.x) / 2; const my = (a.y + b.y) / 2;
-    const ox = mx - cx; const oy = my - cy; const ol = Math.hypot(ox, oy) || 1;
-    svg.appendChild(el('text', { x: mx + (ox / ol) * 16, y: my + (oy / ol) * 12 + 3, 'font-size': 9, fill: '#7a0b0b', 'text-anchor': 'middle' },
+    if ((mx - cx) * nx + (my - cy) * ny < 0) { nx = -nx; ny = -ny; }
+    const bow = n === 2 ? 38 : 14;
+    const qx = mx + nx * bow; const qy = my + ny * bow;
+    const sx = a.x + (qx - a.x) / (Math.hypot(qx - a.x, qy - a.y) || 1) * pad;
+    const sy = a.y + (qy - a.y) / (Math.hypot(qx - a.x, qy - a.y) || 1) * pad;
+    const ex = b.x + (qx - b.x) / (Math.hypot(qx - b.x, qy - b.y) || 1) * pad;
+    const ey = b.y + (qy - b.y) / (Math.hypot(qx - b.x, qy - b.y) || 1) * pad;
+    svg.appendChild(el('path', { d: `M${sx},${sy} Q${qx},${qy} ${ex},${ey}`, fill: 'none',
+      stroke: '#c0262d', 'stroke-width': 2.5, 'marker-end': 'url(#arrow-red)', class: 'cycle-edge' }));
+    const lx = mx + nx * (bow / 2 + 12); const ly = my + ny * (bow / 2 + 12) + 3;
+    svg.appendChild(el('text', { x: lx, y: ly, 'font-size': 9, fill: '#7a0b0b', 'text-anchor': 'middle' },
       a.kind === 'lane' ? 'waits for' : 'held by'));
   }
   for (const node of nodes) {

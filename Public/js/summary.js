@@ -5,6 +5,12 @@ function fmt(v) {
   if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 3 });
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
   if (v === null || v === undefined) return '–';
+  if (Array.isArray(v)) {
+    // lists of records (children, cycle edges…) read better as "a=1, b=2; a=3, b=4"
+    return v.map((x) => (x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.entries(x).map(([k, y]) => `${k} ${typeof y === 'object' ? JSON.stringify(y) : y}`).join(', ')
+      : fmt(x))).join(' · ');
+  }
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
 }
