@@ -15,12 +15,23 @@ public final class DeadlockDetector: Sendable {
     public let control: RunControl
 
     private struct State {
+        /// Waits, and the holders of semaphores. Lock holders are kept apart in
+        /// `heldLocks` and merged in only when a wait is checked: taking an
+        /// uncontended lock is the hot path and costs one dictionary update here.
         var waitFor = WaitForGraph()
         var lockOrder = LockOrderGraph()
-        /// lane → locks it holds, in the order taken (locks only, not semaphores).
+        /// lane → locks it holds, in the order taken.
         var heldLocks: [String: [String]] = [:]
         var detected: [WaitForGraph.Edge]?
         var potentials: [[String]] = []
+
+        var fullGraph: WaitForGraph {
+            var graph = waitFor
+            for (lane, locks) in heldLocks {
+                for lock in locks { graph.acquired(lock, by: lane) }
+            }
+            return graph
+        }
     }
 
     private let state = Mutex(State())
@@ -40,7 +51,7 @@ public final class DeadlockDetector: Sendable {
         guard !timed else { return }
         let cycle: [WaitForGraph.Edge]? = state.withLock { state in
             state.waitFor.waits(lane.name, for: resource)
-            guard state.detected == nil, let cycle = state.waitFor.cycle(startingAt: lane.name) else { return nil }
+            guard state.detected == nil, let cycle = state.fullGraph.cycle(startingAt: lane.name) else { return nil }
             state.detected = cycle
             return cycle
         }
@@ -60,10 +71,13 @@ public final class DeadlockDetector: Sendable {
     /// the lock order and reports a new inversion as `deadlock.potential`.
     public func acquired(_ resource: String, by lane: Lane, isLock: Bool) {
         let cycles: [[String]] = state.withLock { state in
-            state.waitFor.acquired(resource, by: lane.name)
-            guard isLock else { return [] }
+            guard isLock else {
+                state.waitFor.acquired(resource, by: lane.name)
+                return []
+            }
             let held = state.heldLocks[lane.name, default: []]
             state.heldLocks[lane.name, default: []].append(resource)
+            guard !held.isEmpty else { return [] }
             let cycles = state.lockOrder.took(resource, holding: held)
             state.potentials += cycles
             return cycles
@@ -75,8 +89,11 @@ public final class DeadlockDetector: Sendable {
 
     public func released(_ resource: String, by lane: Lane, isLock: Bool) {
         state.withLock { state in
-            state.waitFor.released(resource, by: lane.name)
-            if isLock, let index = state.heldLocks[lane.name]?.lastIndex(of: resource) {
+            guard isLock else {
+                state.waitFor.released(resource, by: lane.name)
+                return
+            }
+            if let index = state.heldLocks[lane.name]?.lastIndex(of: resource) {
                 state.heldLocks[lane.name]?.remove(at: index)
             }
         }
