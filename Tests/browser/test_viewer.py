@@ -217,3 +217,34 @@ def test_browser_console_has_no_errors(server, driver):
     WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.interleave.view.follow") is False)
     screenshot(driver, "console-walk")
     assert_console_clean(driver)
+
+
+def test_two_runs_side_by_side_on_one_time_axis(server, driver):
+    """threads: 1 worker vs 4 workers, compared on a shared time axis, from a shareable URL."""
+    exp = catalog_entry(server, "thread-pool")
+    names = {p["name"] for p in exp["parameters"]}
+    runs = []
+    for workers in (1, 4):
+        params = {"workers": workers}
+        if "tasks" in names:
+            params["tasks"] = 4
+        if "taskMs" in names:
+            params["taskMs"] = 30
+        runs.append(server.wait_finished(server.post_json("/api/runs", {"experiment": "thread-pool", "params": params})["id"]))
+    a, b = runs
+    driver.get(server.url(f"/?run={a['id']}&compare={b['id']}"))
+    wait_status(driver, "completed")
+    wait_all_drawn(driver, server)
+    WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "compare-wrap").is_displayed())
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script(
+        "return window.interleave.state.compare && window.interleave.state.compare.model.events.length") == b["eventCount"])
+    assert driver.execute_script("return window.interleave.view.timelines.size") == 2
+    assert f"compare={b['id']}" in driver.current_url and f"run={a['id']}" in driver.current_url
+    assert driver.find_element(By.ID, "compare-select").get_attribute("value") == b["id"]
+    # the shared axis spans the longer of the two runs
+    extent = driver.execute_script("return window.interleave.view.extent()")
+    longest = max(driver.execute_script("return window.interleave.state.model.duration()"),
+                  driver.execute_script("return window.interleave.state.compare.model.duration()"))
+    assert extent == longest
+    screenshot(driver, "compare")
+    assert_console_clean(driver)
