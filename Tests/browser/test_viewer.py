@@ -248,3 +248,104 @@ def test_two_runs_side_by_side_on_one_time_axis(server, driver):
     assert extent == longest
     screenshot(driver, "compare")
     assert_console_clean(driver)
+
+
+# Every event type in DESIGN.md, plus unknown and malformed ones: the model must pair spans,
+# keep flows, counters and deadlock reports, and render anything else as a generic instant.
+EVERY_TYPE = [
+    {"type": "run.start", "lane": "main", "experiment": "x", "params": {}},
+    {"type": "lane.start", "lane": "main", "kind": "main"},
+    {"type": "lane.start", "lane": "t1", "kind": "thread"},
+    {"type": "lane.start", "lane": "w (pid 9)", "kind": "process", "pid": 9},
+    {"type": "task.submit", "lane": "main", "task": 1, "flow": 1},
+    {"type": "task.start", "lane": "t1", "task": 1, "flow": 1},
+    {"type": "lock.wait", "lane": "t1", "lock": "L"},
+    {"type": "lock.acquire", "lane": "t1", "lock": "L", "depth": 1},
+    {"type": "lock.acquire", "lane": "t1", "lock": "L", "depth": 2},
+    {"type": "lock.release", "lane": "t1", "lock": "L", "depth": 2},
+    {"type": "lock.release", "lane": "t1", "lock": "L", "depth": 1},
+    {"type": "lock.wait", "lane": "main", "lock": "M"},
+    {"type": "lock.timeout", "lane": "main", "lock": "M"},
+    {"type": "event.wait", "lane": "main", "event": "E"},
+    {"type": "event.set", "lane": "t1", "event": "E", "flow": 2},
+    {"type": "event.clear", "lane": "t1", "event": "E"},
+    {"type": "event.wake", "lane": "main", "event": "E", "timedOut": False, "flow": 2},
+    {"type": "sem.wait", "lane": "t1", "sem": "S"},
+    {"type": "sem.acquire", "lane": "t1", "sem": "S", "available": 0},
+    {"type": "sem.release", "lane": "t1", "sem": "S", "available": 1},
+    {"type": "cond.wait", "lane": "t1"}, {"type": "cond.notify", "lane": "main"}, {"type": "cond.wake", "lane": "t1"},
+    {"type": "barrier.wait", "lane": "t1"}, {"type": "barrier.pass", "lane": "t1"},
+    {"type": "queue.put", "lane": "main", "queue": "q", "item": 1, "size": 1, "flow": 3},
+    {"type": "queue.get", "lane": "w (pid 9)", "pid": 9, "queue": "q", "item": 1, "size": 0, "flow": 3},
+    {"type": "queue.full", "lane": "main", "queue": "q"}, {"type": "queue.empty", "lane": "main", "queue": "q"},
+    {"type": "pipe.send", "lane": "w (pid 9)", "pid": 9, "pipe": "p", "item": 1, "flow": 4},
+    {"type": "pipe.recv", "lane": "main", "pipe": "p", "item": 1, "flow": 4},
+    {"type": "pipe.eof", "lane": "main", "pipe": "p"},
+    {"type": "process.spawn", "lane": "main", "child": 9},
+    {"type": "process.kill", "lane": "main", "child": 9, "signal": "SIGTERM"},
+    {"type": "process.exit", "lane": "main", "child": 9, "signal": "SIGTERM"},
+    {"type": "io.begin", "lane": "t1", "op": "sleep"}, {"type": "io.end", "lane": "t1", "op": "sleep"},
+    {"type": "counter", "lane": "main", "name": "depth", "value": 3},
+    {"type": "log", "lane": "main", "message": "hello"},
+    {"type": "deadlock.potential", "lane": "main", "order": ["A", "B"]},
+    {"type": "deadlock.detected", "lane": "main", "cycle": [{"lane": "t1", "waitsFor": "A", "heldBy": "main"},
+                                                          {"lane": "main", "waitsFor": "B", "heldBy": "t1"}]},
+    {"type": "task.end", "lane": "t1", "task": 1, "result": 1},
+    {"type": "task.callback", "lane": "main", "task": 1},
+    {"type": "gc.sweep.start", "lane": "t1"}, {"type": "gc.sweep.end", "lane": "t1"},
+    {"type": "totally.unknown", "lane": "t1", "weird": {"nested": [1, 2]}},
+    {"type": "deadlock.detected", "lane": "main", "cycle": "not a list"},
+    {"lane": "main"}, {"type": 42, "ts": "soon"},
+    {"type": "lane.end", "lane": "t1"},
+    {"type": "run.end", "lane": "main", "status": "completed",
+     "summary": {"durationMs": 1, "verdict": "ok", "tracer": {"events": 1, "dropped": 0, "nsPerEvent": 1}}},
+]
+
+
+def test_every_event_type_renders_and_unknown_ones_do_not_throw(server, driver):
+    events = []
+    for i, ev in enumerate(EVERY_TYPE):
+        e = {"seq": i, "ts": i * 10, "pid": 1, "tid": 1}
+        e.update(ev)
+        events.append(e)
+    driver.get(server.url("/"))
+    WebDriverWait(driver, 20).until(lambda d: body(d, "catalog") is not None)
+    result = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        (async () => {
+          const { RunModel } = await import('/js/model.js');
+          const { Timeline, TimeView } = await import('/js/timeline.js');
+          const m = new RunModel({ id: 'synthetic' });
+          m.addBatch(arguments[0]);
+          const canvas = document.createElement('canvas');
+          const wrap = document.createElement('div');
+          wrap.style.width = '900px';
+          wrap.appendChild(canvas);
+          document.body.appendChild(wrap);
+          const tl = new Timeline(canvas, new TimeView());
+          tl.setModel(m);
+          tl.view.fit();
+          tl.draw();
+          for (let x = 200; x < 900; x += 7) for (let y = 30; y < 400; y += 5) tl.hit(x, y);
+          const spans = {};
+          for (const lane of m.lanes.values()) for (const track of lane.tracks) for (const s of track) {
+            spans[s.kind] = (spans[s.kind] || 0) + (s.end == null ? 0 : 1);
+          }
+          done({ spans, flows: m.flows.length, counters: [...m.counters.keys()], deadlocks: m.deadlocks.length,
+                 potentials: m.potentials.length, rendered: tl.metrics.renderedEvents, events: m.events.length,
+                 groups: m.groups.size, deadlocked: [...m.lanes.values()].filter(l => l.deadlocked).map(l => l.name).sort() });
+        })().catch(e => done({ error: String(e && e.stack || e) }));
+    """, events)
+    assert "error" not in result, result.get("error")
+    assert result["events"] == result["rendered"] == len(events)
+    spans = result["spans"]
+    for kind in ("task", "lock-wait", "lock-hold", "io", "event-wait", "sem-wait", "cond-wait", "barrier-wait", "generic"):
+        assert spans.get(kind, 0) >= 1, f"no closed {kind} span in {spans}"
+    assert spans["lock-hold"] == 2  # recursive acquire: depth 1 and depth 2
+    assert spans["lock-wait"] == 2  # one acquired, one timed out
+    assert result["flows"] == 4
+    assert result["counters"] == ["depth"]
+    assert result["deadlocks"] == 2 and result["potentials"] == 1
+    assert result["groups"] == 2  # pid 1 and the worker process pid 9
+    assert result["deadlocked"] == ["main", "t1"]
+    assert_console_clean(driver)
