@@ -381,7 +381,9 @@ async function start() {
   const q = new URLSearchParams(location.search);
   const runId = q.get('run');
   const compareId = q.get('compare');
-  // Open a linked run at once, while the catalog loads.
+  // Open a linked run at once, while the catalog loads; the timeline is what the link is for,
+  // so the lesson and form start folded (one click on the title opens them).
+  if (runId) $('experiment-details').open = false;
   if (runId) openRun(runId).then(() => { if (compareId) openCompare(compareId); });
   try {
     state.experiments = await api.experiments();
