@@ -44,7 +44,7 @@ public enum WorkerCommand {
         "work": processWorker,
         "noop": noopWorker,
         // "job": jobWorker,
-        // "pool": poolWorker,
+        "pool": poolWorker,
         // "queue-producer": queueProducer,
         // "queue-consumer": queueConsumer,
         // "pipe-producer": pipeProducer,
