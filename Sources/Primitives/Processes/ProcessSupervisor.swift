@@ -328,7 +328,7 @@ public final class ProcessSupervisor: Sendable {
                  state.hubStop)
             }
             if stop && watched.isEmpty && awaitingExit.isEmpty {
-                flush(&pending, olderThanUs: nil)
+                flush(&pending, upToUs: .max)
                 return
             }
             var pollfds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
@@ -348,27 +348,27 @@ public final class ProcessSupervisor: Sendable {
                             rest.append(0x0A)
                             deliverLines(from: &rest, pid: pid, pending: &pending)
                         }
-                        // Everything this child said is in; it must be in the trace
-                        // before anyone sees the child as exited.
-                        flush(&pending, olderThanUs: nil)
                         close(fd)
                         state.withLock { $0.entries[pid]?.eventFd = -1 }
                         shutdownMonitor.lockAndBroadcast()
                     }
                 }
             }
-            flush(&pending, olderThanUs: recorder.elapsedMicros - Self.reorderWindowUs)
-            for pid in awaitingExit where interleave_child_exited(pid) == 1 { reap(pid) }
+            flush(&pending, upToUs: recorder.elapsedMicros - Self.reorderWindowUs)
+            // A child counts as exited only once everything it traced is in the trace,
+            // so its process.exit can never come before its own last events.
+            for pid in awaitingExit where !pending.contains(where: { $0.pid == pid }) && interleave_child_exited(pid) == 1 {
+                reap(pid)
+            }
         }
     }
 
-    /// Merges pending child events in timestamp order: all of them, or those older
-    /// than `olderThanUs`.
-    private func flush(_ pending: inout [TraceEvent], olderThanUs: Int64?) {
+    /// Merges, in timestamp order, the pending child events stamped up to `limit`.
+    private func flush(_ pending: inout [TraceEvent], upToUs limit: Int64) {
         guard !pending.isEmpty else { return }
         // Stable: events of one child with the same microsecond keep their order.
         pending = pending.enumerated().sorted { ($0.element.ts, $0.offset) < ($1.element.ts, $1.offset) }.map(\.element)
-        let count = olderThanUs.map { limit in pending.prefix { $0.ts <= limit }.count } ?? pending.count
+        let count = pending.prefix { $0.ts <= limit }.count
         for event in pending.prefix(count) { recorder.merge(event) }
         pending.removeFirst(count)
     }
@@ -395,8 +395,9 @@ public final class ProcessSupervisor: Sendable {
             guard !line.isEmpty, let value = try? JSONParser.parse(line), let object = value.objectValue else { continue }
             if object["ctl"] != nil {
                 // What the child traced before this message comes first in the trace,
-                // as the parent's reaction to it (a callback, the next task) follows.
-                flush(&pending, olderThanUs: nil)
+                // as the parent's reaction to it (a callback, the next task) follows;
+                // with it goes whatever other children traced earlier still.
+                if let last = pending.last(where: { $0.pid == pid }) { flush(&pending, upToUs: last.ts) }
                 if let (child, onMessage) = handler, let onMessage { onMessage(child, object) }
             } else if let event = TraceEvent(json: value) {
                 pending.append(event)
