@@ -47,8 +47,8 @@ public enum WorkerCommand {
         "pool": poolWorker,
         "queue-producer": queueProducer,
         "queue-consumer": queueConsumer,
-        // "pipe-producer": pipeProducer,
-        // "pipe-consumer": pipeConsumer,
+        "pipe-producer": pipeProducer,
+        "pipe-consumer": pipeConsumer,
         // "counter": counterWorker,
     ]
 }

@@ -148,6 +148,7 @@ public final class ProcessSupervisor: Sendable {
 
     public struct SpawnError: Error, Sendable, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Starts `interleave worker KIND` as a child on lane `name (pid N)`, traced as
@@ -317,43 +318,73 @@ public final class ProcessSupervisor: Sendable {
     /// stream in timestamp order even when their pipes are read in the other order.
     static let reorderWindowUs: Int64 = 5_000
 
+    /// A control line waiting to be handed over, and how far the trace must be
+    /// merged first: its sender's last event.
+    private struct Control {
+        let pid: Int32
+        let message: JSONObject
+        let limitUs: Int64
+    }
+
     private func pollLoop() {
         var buffers: [Int32: [UInt8]] = [:]
         var pending: [TraceEvent] = []
+        var controls: [Control] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let (watched, awaitingExit, stop) = state.withLock { state in
-                (state.entries.values.filter { $0.eventFd >= 0 }.map { ($0.child.pid, $0.eventFd) },
-                 state.entries.values.filter { $0.eventFd < 0 && $0.status == nil }.map(\.child.pid),
-                 state.hubStop)
-            }
-            if stop && watched.isEmpty && awaitingExit.isEmpty {
-                flush(&pending, upToUs: .max)
+
+        /// Reads what is there on one child's pipe; at EOF closes it.
+        func drain(_ pid: Int32, _ fd: Int32) {
+            let count = read(fd, &chunk, chunk.count)
+            if count < 0 && (errno == EINTR || errno == EAGAIN) { return }
+            if count > 0 {
+                buffers[fd, default: []].append(contentsOf: chunk[..<count])
+                deliverLines(from: &buffers[fd, default: []], pid: pid, pending: &pending, controls: &controls)
                 return
+            }
+            if var rest = buffers.removeValue(forKey: fd), !rest.isEmpty {
+                rest.append(0x0A)
+                deliverLines(from: &rest, pid: pid, pending: &pending, controls: &controls)
+            }
+            close(fd)
+            state.withLock { $0.entries[pid]?.eventFd = -1 }
+            shutdownMonitor.lockAndBroadcast()
+        }
+
+        /// One poll over the open pipes and a read of each that is ready.
+        func pollOnce(timeoutMs: Int32) {
+            let watched = state.withLock { state in
+                state.entries.values.filter { $0.eventFd >= 0 }.map { ($0.child.pid, $0.eventFd) }
             }
             var pollfds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
             pollfds += watched.map { pollfd(fd: $0.1, events: Int16(POLLIN), revents: 0) }
-            let timeout: Int32 = awaitingExit.isEmpty && pending.isEmpty ? 200 : 2
-            let ready = poll(&pollfds, nfds_t(pollfds.count), timeout)
-            if ready > 0 {
-                if pollfds[0].revents != 0 { while read(wakeRead, &chunk, chunk.count) > 0 {} }
-                for (index, (pid, fd)) in watched.enumerated() where pollfds[index + 1].revents != 0 {
-                    let count = read(fd, &chunk, chunk.count)
-                    if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-                    if count > 0 {
-                        buffers[fd, default: []].append(contentsOf: chunk[..<count])
-                        deliverLines(from: &buffers[fd, default: []], pid: pid, pending: &pending)
-                    } else {
-                        if var rest = buffers.removeValue(forKey: fd), !rest.isEmpty {
-                            rest.append(0x0A)
-                            deliverLines(from: &rest, pid: pid, pending: &pending)
-                        }
-                        close(fd)
-                        state.withLock { $0.entries[pid]?.eventFd = -1 }
-                        shutdownMonitor.lockAndBroadcast()
-                    }
-                }
+            guard poll(&pollfds, nfds_t(pollfds.count), timeoutMs) > 0 else { return }
+            if pollfds[0].revents != 0 { while read(wakeRead, &chunk, chunk.count) > 0 {} }
+            for (index, (pid, fd)) in watched.enumerated() where pollfds[index + 1].revents != 0 { drain(pid, fd) }
+        }
+
+        while true {
+            let (anyOpen, awaitingExit, stop) = state.withLock { state in
+                (state.entries.values.contains { $0.eventFd >= 0 },
+                 state.entries.values.filter { $0.eventFd < 0 && $0.status == nil }.map(\.child.pid),
+                 state.hubStop)
             }
+            if stop && !anyOpen && awaitingExit.isEmpty {
+                flush(&pending, upToUs: .max)
+                return
+            }
+            pollOnce(timeoutMs: awaitingExit.isEmpty && pending.isEmpty ? 200 : 2)
+            // Whatever any child wrote before the lines just read is in its pipe by
+            // now: take it too, so an event is never merged ahead of an earlier one
+            // from another child (a put read after its get).
+            pollOnce(timeoutMs: 0)
+            for control in controls {
+                // What the sender traced before this message comes first in the trace,
+                // as the parent's reaction to it (a callback, the next task) follows.
+                flush(&pending, upToUs: control.limitUs)
+                let handler = state.withLock { state in state.entries[control.pid].map { ($0.child, $0.onMessage) } }
+                if let (child, onMessage) = handler, let onMessage { onMessage(child, control.message) }
+            }
+            controls.removeAll()
             flush(&pending, upToUs: recorder.elapsedMicros - Self.reorderWindowUs)
             // A child counts as exited only once everything it traced is in the trace,
             // so its process.exit can never come before its own last events.
@@ -385,20 +416,17 @@ public final class ProcessSupervisor: Sendable {
         shutdownMonitor.lockAndBroadcast()
     }
 
-    private func deliverLines(from buffer: inout [UInt8], pid: Int32, pending: inout [TraceEvent]) {
+    private func deliverLines(from buffer: inout [UInt8], pid: Int32, pending: inout [TraceEvent],
+                              controls: inout [Control]) {
         guard let lastNewline = buffer.lastIndex(of: 0x0A) else { return }
-        let handler = state.withLock { state in state.entries[pid].map { ($0.child, $0.onMessage) } }
         var start = 0
         while start <= lastNewline, let newline = buffer[start...lastNewline].firstIndex(of: 0x0A) {
             let line = Array(buffer[start..<newline])
             start = newline + 1
             guard !line.isEmpty, let value = try? JSONParser.parse(line), let object = value.objectValue else { continue }
             if object["ctl"] != nil {
-                // What the child traced before this message comes first in the trace,
-                // as the parent's reaction to it (a callback, the next task) follows;
-                // with it goes whatever other children traced earlier still.
-                if let last = pending.last(where: { $0.pid == pid }) { flush(&pending, upToUs: last.ts) }
-                if let (child, onMessage) = handler, let onMessage { onMessage(child, object) }
+                let limit = pending.last(where: { $0.pid == pid })?.ts ?? Int64.min
+                controls.append(Control(pid: pid, message: object, limitUs: limit))
             } else if let event = TraceEvent(json: value) {
                 pending.append(event)
             }

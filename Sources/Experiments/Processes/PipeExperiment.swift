@@ -1,0 +1,198 @@
+import CSystem
+import Glibc
+import JSON
+import Primitives
+import Synchronization
+import Tracing
+
+extension Experiment {
+    /// multiprocessing.Pipe from a producer process to consumer processes.
+    public static let pipe = Experiment(
+        id: "pipe",
+        title: "Pipe between processes",
+        category: "Processes",
+        summary: "A producer process writes messages into an OS pipe; consumer processes read them until EOF, racing without a lock.",
+        lesson: """
+            A pipe is a byte stream the kernel keeps between processes. When the producer closes \
+            its end (and nobody else holds a copy of it), every reader gets EOF: pipe.eof on each \
+            consumer lane. A pipe knows nothing about messages, though. Two consumers reading it \
+            without a lock race for bytes: each read takes whatever is there (here 3 bytes at a \
+            time, with a moment of work after each), so one message can be split between two processes and arrive torn, and how \
+            many each gets is up to the scheduler (管道数据不安全). With a process-shared lock held \
+            for a whole message (管道 + 锁), every message arrives whole, exactly once.
+            """,
+        parameters: [
+            .integer("consumers", 1...8, default: 1, "Consumer processes reading the pipe."),
+            .integer("items", 1...1000, default: 10, "Messages the producer writes."),
+            .boolean("lock", default: false, "Consumers hold a process-shared lock while reading one whole message."),
+        ],
+        body: runPipe
+    )
+}
+
+/// A message on the wire: `baozi-7\n`.
+private func message(_ item: Int) -> String { "baozi-\(item)" }
+private let readBytes = 3
+
+private func runPipe(_ run: RunContext) throws -> JSONObject {
+    let consumers = run.params.int("consumers")
+    let items = run.params.int("items")
+    let locked = run.params.bool("lock")
+    let main = run.main
+    let memory = try SharedMemory(size: ProcessLock.size)
+    ProcessLock(at: memory.base).initialize()
+    var ends: [Int32] = [-1, -1]
+    guard interleave_pipe(&ends, 0) == 0 else { throw ProcessSupervisor.SpawnError(description: "pipe: \(errno)") }
+    var readEnd = ends[0], writeEnd = ends[1]
+    defer {
+        if readEnd >= 0 { close(readEnd) }
+        if writeEnd >= 0 { close(writeEnd) }
+    }
+    main.log("produce, consume = Pipe(); \(consumers) consumer process\(consumers == 1 ? "" : "es")\(locked ? " sharing a Lock" : " without a lock")")
+    let supervisor = try run.processSupervisor()
+    defer { supervisor.shutdown(on: main) }
+    let ready = ReadyLatch(control: run.control)
+    let tallies = Mutex<[Int32: JSONObject]>([:])
+    let flowBase = run.reserveFlows(items)
+    let consumerProcesses = try (1...consumers).map { index in
+        try supervisor.spawn(name: "consumer-\(index)", kind: "pipe-consumer",
+                             arguments: ["--lock", String(locked), "--items", String(items), "--flow-base", String(flowBase)],
+                             fds: [(4, memory.fd), (5, readEnd)], from: main) { child, message in
+            if message["ctl"] == "tally" { tallies.withLock { $0[child.pid] = message } }
+            ready.handler(child, message)
+        }
+    }
+    // The parent's copy of the read end is not needed; consumers hold theirs.
+    close(readEnd)
+    readEnd = -1
+    // Every consumer is blocked in read() before the first byte is written: a real race.
+    try ready.wait(for: consumers, on: main)
+    let producer = try supervisor.spawn(name: "producer", kind: "pipe-producer",
+                                        arguments: ["--items", String(items), "--flow-base", String(flowBase)],
+                                        fds: [(5, writeEnd)], from: main)
+    // Only the producer may hold the write end, or the consumers would never see EOF.
+    close(writeEnd)
+    writeEnd = -1
+    main.log("the parent closed its copies of both ends")
+    try supervisor.join(producer, on: main)
+    for consumer in consumerProcesses { try supervisor.join(consumer, on: main) }
+
+    let bytesSent = (0..<items).reduce(0) { $0 + message($1).utf8.count + 1 }
+    let byPid = tallies.withLock { $0 }
+    var whole: [Int] = [], torn = 0, bytes = 0, eofs = 0
+    var perConsumer: [JSONValue] = []
+    for child in consumerProcesses {
+        let tally = byPid[child.pid] ?? [:]
+        let mine = tally["whole"]?.arrayValue?.compactMap(\.intValue) ?? []
+        whole += mine
+        torn += tally["torn"]?.intValue ?? 0
+        bytes += tally["bytes"]?.intValue ?? 0
+        if tally["eof"] == true { eofs += 1 }
+        perConsumer.append(["consumer": .string(child.lane), "whole": .int(mine.count),
+                            "torn": tally["torn"] ?? 0, "bytes": tally["bytes"] ?? 0])
+    }
+    let distinct = Set(whole)
+    let duplicates = whole.count - distinct.count
+    let missing = items - distinct.count
+    let split = perConsumer.compactMap { $0["whole"]?.intValue }.map(String.init).joined(separator: " / ")
+    let verdict: String
+    if torn == 0 && missing == 0 && duplicates == 0 {
+        verdict = "All \(items) messages arrived whole exactly once (\(consumers == 1 ? "one consumer" : "split \(split)"))\(locked ? " with the lock held per message" : ""); \(eofs) of \(consumers) consumer\(consumers == 1 ? "" : "s") saw EOF when the producer closed the pipe."
+    } else {
+        let byteSplit = perConsumer.compactMap { $0["bytes"]?.intValue }.map(String.init).joined(separator: " / ")
+        verdict = "Without a lock \(consumers) consumers raced for the bytes (\(byteSplit)): only \(distinct.count) of \(items) messages arrived whole and \(torn) came out torn; every one of the \(bytesSent) bytes arrived exactly once, just not as whole messages."
+    }
+    return [
+        "verdict": .string(verdict), "consumers": .int(consumers), "items": .int(items), "lock": .bool(locked),
+        "bytesSent": .int(bytesSent), "bytesReceived": .int(bytes), "whole": .int(distinct.count),
+        "torn": .int(torn), "duplicates": .int(duplicates), "missing": .int(missing), "eofSeen": .int(eofs),
+        "readBytes": .int(locked ? 1 : readBytes), "perConsumer": .array(perConsumer),
+    ]
+}
+
+/// `pipe-producer`: writes `--items` messages to fd 5, then closes it.
+@Sendable func pipeProducer(_ worker: Worker) -> Int32 {
+    let lane = worker.lane
+    let flowBase = worker.int("flow-base")
+    lane.start()
+    for item in 0..<worker.int("items") {
+        lane.emit("pipe.send", flow: flowBase + item, ["pipe": "pipe", "item": .int(item)])
+        var bytes = Array((message(item) + "\n").utf8)
+        guard write(5, &bytes, bytes.count) == bytes.count else { return 6 }
+    }
+    lane.log("producer closes its end of the pipe")
+    close(5)
+    lane.end()
+    return 0
+}
+
+/// `pipe-consumer`: reads fd 5 until EOF — small reads without a lock, or one
+/// whole message at a time under the shared lock at fd 4 — and reports a tally.
+@Sendable func pipeConsumer(_ worker: Worker) -> Int32 {
+    let lane = worker.lane
+    guard let memory = worker.sharedMemory() else { return 5 }
+    let lock = ProcessLock(at: memory.base)
+    let locked = worker.bool("lock")
+    let items = worker.int("items")
+    let flowBase = worker.int("flow-base")
+    var whole: [Int] = [], torn = 0, bytes = 0
+    var pending: [UInt8] = []
+
+    func deliver(_ line: [UInt8], partial: Bool = false) {
+        let text = String(decoding: line, as: UTF8.self)
+        if !partial, text.hasPrefix("baozi-"), let item = Int(text.dropFirst(6)), item >= 0, item < items, message(item) == text {
+            whole.append(item)
+            lane.emit("pipe.recv", flow: flowBase + item, ["pipe": "pipe", "item": .int(item)])
+            lane.log("\(lane.name) got baozi \(item)")
+        } else {
+            torn += 1
+            lane.emit("pipe.recv", ["pipe": "pipe", "item": .string(text), "torn": true])
+        }
+    }
+
+    lane.start()
+    lane.trace.send(["ctl": "ready"])
+    var chunk = [UInt8](repeating: 0, count: readBytes)
+    readLoop: while true {
+        if locked {
+            if !lock.tryLock() {
+                lane.emit("lock.wait", ["lock": "lock"])
+                lock.lock()
+            }
+            lane.emit("lock.acquire", ["lock": "lock"])
+            var line: [UInt8] = []
+            var eof = false
+            while true {
+                let count = read(5, &chunk, 1)
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { eof = true; break }
+                bytes += 1
+                if chunk[0] == 0x0A { break }
+                line.append(chunk[0])
+            }
+            lane.emit("lock.release", ["lock": "lock"])
+            lock.unlock()
+            if !line.isEmpty { deliver(line, partial: eof) }
+            if eof { break readLoop }
+        } else {
+            let count = read(5, &chunk, readBytes)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break readLoop }
+            bytes += count
+            pending.append(contentsOf: chunk[..<count])
+            while let newline = pending.firstIndex(of: 0x0A) {
+                deliver(Array(pending[..<newline]))
+                pending.removeFirst(newline + 1)
+            }
+            // A moment of work after each read (the seed prints every message), in
+            // which the other readers take their turn at the pipe.
+            usleep(200)
+        }
+    }
+    if !pending.isEmpty { deliver(pending, partial: true) }
+    lane.emit("pipe.eof", ["pipe": "pipe"])
+    lane.trace.send(["ctl": "tally", "whole": JSONValue(whole), "torn": .int(torn), "bytes": .int(bytes), "eof": true])
+    lane.end()
+    withExtendedLifetime(memory) {}
+    return 0
+}
