@@ -48,5 +48,63 @@ enum ProcessRuns {
     static func events(_ events: [TraceEvent], _ type: String) -> [TraceEvent] { events.filter { $0.type == type } }
 }
 
-/// Tests that count children and threads of this process must not overlap each other.
-let processTestLock = NSLock()
+
+/// Every process experiment suite nests here, so they run one at a time: the
+/// cleanup checks look at this process's children and threads.
+@Suite(.serialized) struct ProcessExperimentTests {}
+
+extension ProcessRuns {
+    /// Names of this process's threads (from /proc/self/task/*/comm).
+    static func threadNames() -> [String] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
+    /// The child pids a run's trace names in its process.spawn events.
+    static func spawnedPids(_ events: [TraceEvent]) -> [Int32] {
+        events.filter { $0.type == "process.spawn" }.compactMap { $0.fields["childPid"]?.intValue }.map { Int32($0) }
+    }
+
+    /// True when `pid` is no longer a child of this process (reaped: gone from /proc,
+    /// or — after pid reuse — someone else's).
+    static func isReaped(_ pid: Int32) -> Bool {
+        !children().contains { $0.pid == pid }
+    }
+
+    /// Polls until `condition` holds or `seconds` pass; never a fixed sleep.
+    static func eventually(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(2000)
+        }
+        return condition()
+    }
+}
+
+extension ProcessRuns {
+    /// Pids of live (non-zombie) processes whose parent is `parent`.
+    static func processes(withParent parent: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { name -> Int32? in
+            guard let pid = Int32(name), let (ppid, state) = status(pid), ppid == parent, state != "Z" else { return nil }
+            return pid
+        }
+    }
+
+    /// Running means present in /proc and not a zombie (an orphan zombie is dead;
+    /// reaping it is init's business).
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard let (_, state) = status(pid) else { return false }
+        return state != "Z" && state != "X"
+    }
+
+    static func status(_ pid: Int32) -> (ppid: Int32, state: Character)? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        guard fields.count > 1, let ppid = Int32(fields[1]) else { return nil }
+        return (ppid, fields[0].first!)
+    }
+}

@@ -4,51 +4,53 @@ import JSON
 import Testing
 import Tracing
 
-@Suite(.serialized) struct ProcessesTests {
-    @Test func joinShowsEachChildUnderItsOwnPidAndExitCodeZero() throws {
-        let (outcome, events) = try ProcessRuns.run("processes", ["count": 3, "action": "join", "workMs": 30])
-        #expect(outcome.status == .completed)
-        let spawns = ProcessRuns.events(events, "process.spawn")
-        let exits = ProcessRuns.events(events, "process.exit")
-        #expect(spawns.count == 3)
-        #expect(exits.count == 3)
-        #expect(exits.allSatisfy { $0.fields["exitCode"] == 0 && $0.fields["signal"] == nil })
-        let server = getpid()
-        for spawn in spawns {
-            let pid = Int32(spawn.fields["childPid"]!.intValue!)
-            #expect(pid != server)
-            let own = events.filter { $0.pid == pid }
-            #expect(own.contains { $0.type == "lane.start" && $0.fields["kind"] == "process" })
-            #expect(own.allSatisfy { $0.lane == spawn.fields["child"]?.stringValue })
-            #expect(own.contains { $0.type == "lane.end" })
-            // The child's events lie between its spawn and its exit.
-            let exit = exits.first { $0.fields["childPid"]?.intValue == Int(pid) }!
-            #expect(own.allSatisfy { spawn.seq < $0.seq && $0.seq < exit.seq })
+extension ProcessExperimentTests {
+    @Suite struct ProcessesTests {
+        @Test func joinShowsEachChildUnderItsOwnPidAndExitCodeZero() throws {
+            let (outcome, events) = try ProcessRuns.run("processes", ["count": 3, "action": "join", "workMs": 30])
+            #expect(outcome.status == .completed)
+            let spawns = ProcessRuns.events(events, "process.spawn")
+            let exits = ProcessRuns.events(events, "process.exit")
+            #expect(spawns.count == 3)
+            #expect(exits.count == 3)
+            #expect(exits.allSatisfy { $0.fields["exitCode"] == 0 && $0.fields["signal"] == nil })
+            let server = getpid()
+            for spawn in spawns {
+                let pid = Int32(spawn.fields["childPid"]!.intValue!)
+                #expect(pid != server)
+                let own = events.filter { $0.pid == pid }
+                #expect(own.contains { $0.type == "lane.start" && $0.fields["kind"] == "process" })
+                #expect(own.allSatisfy { $0.lane == spawn.fields["child"]?.stringValue })
+                #expect(own.contains { $0.type == "lane.end" })
+                // The child's events lie between its spawn and its exit.
+                let exit = exits.first { $0.fields["childPid"]?.intValue == Int(pid) }!
+                #expect(own.allSatisfy { spawn.seq < $0.seq && $0.seq < exit.seq })
+            }
+            #expect(events.map(\.seq) == Array(0..<events.count))
+            #expect(zip(events, events.dropFirst()).allSatisfy { $0.ts <= $1.ts })
         }
-        #expect(events.map(\.seq) == Array(0..<events.count))
-        #expect(zip(events, events.dropFirst()).allSatisfy { $0.ts <= $1.ts })
-    }
 
-    @Test(arguments: [("kill", "SIGKILL"), ("terminate", "SIGTERM")])
-    func killAndTerminateEndChildrenMidWorkBySignal(action: String, signal: String) throws {
-        let (outcome, events) = try ProcessRuns.run("processes", ["count": 2, "action": .string(action), "workMs": 600])
-        #expect(outcome.status == .completed)
-        let kills = ProcessRuns.events(events, "process.kill")
-        #expect(kills.count == 2 && kills.allSatisfy { $0.fields["signal"]?.stringValue == signal })
-        let exits = ProcessRuns.events(events, "process.exit")
-        #expect(exits.count == 2 && exits.allSatisfy { $0.fields["signal"]?.stringValue == signal && $0.fields["exitCode"] == nil })
-        // Killed mid-work: no child reached its last step.
-        #expect(!events.contains { $0.pid != getpid() && $0.type == "lane.end" })
-        #expect(events.contains { $0.pid != getpid() && $0.type == "log" && ($0.fields["message"]?.stringValue ?? "").hasPrefix("0 work") })
-    }
+        @Test(arguments: [("kill", "SIGKILL"), ("terminate", "SIGTERM")])
+        func killAndTerminateEndChildrenMidWorkBySignal(action: String, signal: String) throws {
+            let (outcome, events) = try ProcessRuns.run("processes", ["count": 2, "action": .string(action), "workMs": 600])
+            #expect(outcome.status == .completed)
+            let kills = ProcessRuns.events(events, "process.kill")
+            #expect(kills.count == 2 && kills.allSatisfy { $0.fields["signal"]?.stringValue == signal })
+            let exits = ProcessRuns.events(events, "process.exit")
+            #expect(exits.count == 2 && exits.allSatisfy { $0.fields["signal"]?.stringValue == signal && $0.fields["exitCode"] == nil })
+            // Killed mid-work: no child reached its last step.
+            #expect(!events.contains { $0.pid != getpid() && $0.type == "lane.end" })
+            #expect(events.contains { $0.pid != getpid() && $0.type == "log" && ($0.fields["message"]?.stringValue ?? "").hasPrefix("0 work") })
+        }
 
-    @Test func daemonChildrenEndWhenTheMainLaneEnds() throws {
-        let (outcome, events) = try ProcessRuns.run("processes", ["count": 2, "action": "daemon", "workMs": 600])
-        #expect(outcome.status == .completed)
-        let exits = ProcessRuns.events(events, "process.exit")
-        #expect(exits.count == 2 && exits.allSatisfy { $0.fields["signal"] == "SIGTERM" })
-        let mainEnd = events.last { $0.type == "lane.end" && $0.lane == "main" }!
-        #expect(exits.allSatisfy { $0.seq < mainEnd.seq })
-        #expect(outcome.summary["wallMs"]!.doubleValue! < 600)
+        @Test func daemonChildrenEndWhenTheMainLaneEnds() throws {
+            let (outcome, events) = try ProcessRuns.run("processes", ["count": 2, "action": "daemon", "workMs": 600])
+            #expect(outcome.status == .completed)
+            let exits = ProcessRuns.events(events, "process.exit")
+            #expect(exits.count == 2 && exits.allSatisfy { $0.fields["signal"] == "SIGTERM" })
+            let mainEnd = events.last { $0.type == "lane.end" && $0.lane == "main" }!
+            #expect(exits.allSatisfy { $0.seq < mainEnd.seq })
+            #expect(outcome.summary["wallMs"]!.doubleValue! < 600)
+        }
     }
 }

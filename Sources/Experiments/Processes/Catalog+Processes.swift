@@ -1,4 +1,6 @@
 extension Catalog {
     /// Processes and IPC: child processes, pools, pipes, queues, shared memory.
-    static let processExperiments: [Experiment] = [.processes, .processPool, .processQueue, .pipe]
+    static let processExperiments: [Experiment] = [
+        .sequentialVsConcurrent, .processes, .processPool, .processQueue, .pipe, .sharedMemory, .spawnCost,
+    ]
 }

@@ -43,13 +43,13 @@ public enum WorkerCommand {
     static let kinds: [String: @Sendable (Worker) -> Int32] = [
         "work": processWorker,
         "noop": noopWorker,
-        // "job": jobWorker,
+        "job": jobWorker,
         "pool": poolWorker,
         "queue-producer": queueProducer,
         "queue-consumer": queueConsumer,
         "pipe-producer": pipeProducer,
         "pipe-consumer": pipeConsumer,
-        // "counter": counterWorker,
+        "counter": counterWorker,
     ]
 }
 
