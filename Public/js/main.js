@@ -199,6 +199,8 @@ async function openRun(id, knownRun = null) {
   state.model = model;
   $('run-panel').hidden = false;
   $('run-title').textContent = `${run.experiment} · ${paramsText(run.params)}`;
+  $('export-chrome').href = run.links?.trace || `/api/runs/${encodeURIComponent(run.id)}/trace?format=chrome`;
+  $('export-chrome').download = `interleave-${run.id}.chrome.json`;
   setStatus(run.status);
   setRendered(0);
   renderSummary($('summary'), null);

@@ -112,6 +112,18 @@ export class RunModel {
         return;
       case 'lane.end':
         lane.endTs = ev.ts;
+        // whatever the actor was still doing (a wait that never ended) stops with it
+        for (const span of [...lane.openSpans]) {
+          this.closeSpan(span, ev, index);
+          span.cutOff = true;
+          if (span.kind === 'lock-wait') {
+            this.lockWaiting.set(span.lock, Math.max(0, (this.lockWaiting.get(span.lock) || 1) - 1));
+          }
+        }
+        for (const [key, v] of this.open) {
+          if (Array.isArray(v) ? v.some((x) => x.lane === lane) : v.lane === lane) this.open.delete(key);
+        }
+        for (const holders of this.lockHolder.values()) for (const h of holders) if (h.lane === lane) holders.delete(h);
         return;
       case 'task.start': {
         const key = `${L}|task|${ev.task}`;
@@ -129,7 +141,9 @@ export class RunModel {
         const span = this.openSpan(lane, TRACK.LOCK, 'lock-wait', `wait ${ev.lock ?? ''}`, ev, index, { lock: ev.lock });
         this.open.set(key, span);
         this.lockWaiting.set(ev.lock, (this.lockWaiting.get(ev.lock) || 0) + 1);
-        for (const hold of this.lockHolder.get(ev.lock) || []) if (hold.lane !== lane) hold.contended = true;
+        for (const hold of this.lockHolder.get(ev.lock) || []) {
+          if (hold.lane !== lane && !hold.contended) { hold.contended = true; hold.contendedAt = ev.ts; }
+        }
         return;
       }
       case 'lock.acquire': {
@@ -143,8 +157,9 @@ export class RunModel {
         const hkey = `${L}|lhold|${ev.lock}`;
         let stack = this.open.get(hkey);
         if (!stack) { stack = []; this.open.set(hkey, stack); }
+        const contended = (this.lockWaiting.get(ev.lock) || 0) > 0;
         const hold = this.openSpan(lane, TRACK.LOCK, 'lock-hold', String(ev.lock ?? 'lock'), ev, index,
-          { lock: ev.lock, contended: (this.lockWaiting.get(ev.lock) || 0) > 0 });
+          { lock: ev.lock, contended, contendedAt: contended ? ev.ts : null });
         hold.depth = stack.length;
         stack.push(hold);
         let holders = this.lockHolder.get(ev.lock);
@@ -209,7 +224,7 @@ export class RunModel {
         for (const edge of Array.isArray(ev.cycle) ? ev.cycle : []) {
           for (const name of [edge.lane, edge.heldBy]) {
             const l = this.lanes.get(String(name));
-            if (l) l.deadlocked = true;
+            if (l && !l.deadlocked) { l.deadlocked = true; l.deadlockTs = ev.ts; }
           }
         }
         this.instant(lane, index);

@@ -5,6 +5,7 @@ function fmt(v) {
   if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 3 });
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
   if (v === null || v === undefined) return '–';
+  if (Array.isArray(v) && !v.length) return 'none';
   if (Array.isArray(v)) {
     // lists of records (children, cycle edges…) read better as "a=1, b=2; a=3, b=4"
     return v.map((x) => (x && typeof x === 'object' && !Array.isArray(x)

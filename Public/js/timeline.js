@@ -238,7 +238,8 @@ export class Timeline {
     for (const row of this.rows) {
       if (row.type === 'lane') {
         const lane = row.lane;
-        ctx.fillStyle = lane.deadlocked ? '#fde3e3' : (laneParity++ % 2 ? '#f7f8fa' : '#ffffff');
+        const stuck = lane.deadlocked && lane.deadlockTs <= tMax; // in replay: only once reported
+        ctx.fillStyle = stuck ? '#fde3e3' : (laneParity++ % 2 ? '#f7f8fa' : '#ffffff');
         ctx.fillRect(GUTTER, row.y, plotW, row.h);
         // lifetime baseline
         const ls = X(lane.startTs);
@@ -317,7 +318,16 @@ export class Timeline {
         // coalesce sub-pixel spans that land on pixels already painted in the same style
         if (w < 1 && !s.depth && x0 < (paintedTo[kind] ?? -1e9)) continue;
         paintedTo[kind] = Math.max(paintedTo[kind] ?? -1e9, Math.floor(x0) + Math.max(1, Math.ceil(w)));
-        this.paintSpan(ctx, s, x0, Math.max(w, 1), y, styles, s.end == null || s.end > tMax);
+        const open = s.end == null || s.end > tMax || s.cutOff;
+        if (s.contended && s.contendedAt > s.start && w >= 2) {
+          // Tracy-style: green while nobody waits, yellow from the moment someone does
+          const xc = Math.min(x1, X(s.contendedAt));
+          this.paintSpan(ctx, { ...s, contended: false }, x0, Math.max(xc - x0, 1), y, styles, false);
+          if (s.contendedAt <= tMax) this.paintSpan(ctx, s, xc, Math.max(x1 - xc, 1), y, styles, open);
+        } else {
+          this.paintSpan(ctx, s.contended && s.contendedAt > tMax ? { ...s, contended: false } : s,
+            x0, Math.max(w, 1), y, styles, open);
+        }
       }
     }
   }
@@ -547,18 +557,19 @@ export class Timeline {
         ctx.fillText(row.text, 6, row.y + row.h / 2);
       } else if (row.type === 'lane') {
         const lane = row.lane;
-        if (lane.deadlocked) {
+        const stuck = lane.deadlocked && lane.deadlockTs <= tMax;
+        if (stuck) {
           ctx.fillStyle = '#c0262d';
           ctx.fillRect(0, row.y, 5, row.h);
         }
-        ctx.fillStyle = lane.deadlocked ? '#a01010' : '#16202c';
-        ctx.font = `${lane.deadlocked ? 'bold ' : ''}12px system-ui, sans-serif`;
+        ctx.fillStyle = stuck ? '#a01010' : '#16202c';
+        ctx.font = `${stuck ? 'bold ' : ''}12px system-ui, sans-serif`;
         ctx.fillText(truncate(ctx, lane.name, GUTTER - 16), 10, row.y + 14);
         ctx.fillStyle = '#5f6b7a';
         ctx.font = '10px system-ui, sans-serif';
         const bits = [lane.kind || 'actor'];
         if (lane.tid != null) bits.push(`tid ${lane.tid}`);
-        if (lane.deadlocked) bits.push('DEADLOCKED');
+        if (stuck) bits.push('DEADLOCKED');
         ctx.fillText(bits.join(' · '), 10, row.y + 29);
         ctx.fillStyle = '#eceff3';
         ctx.fillRect(0, row.y + row.h - 1, GUTTER - 1, 1);
@@ -703,6 +714,7 @@ export class Timeline {
       lines.push(`${what}: ${s.lock ?? s.label}`);
       lines.push(`${formatTime(s.start)} → ${end == null ? 'still going' : formatTime(end)}${end == null ? '' : ` (${formatTime(end - s.start)})`}`);
       if (s.timedOut) lines.push('timed out');
+      if (s.cutOff) lines.push('never finished: cut off when its lane ended');
     }
     lines.push(describeEvent(ev));
     tip.textContent = lines.join('\n');
