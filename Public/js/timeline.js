@@ -588,6 +588,14 @@ export class Timeline {
 
   // ---- hit testing & input ------------------------------------------------------------------
 
+  /** Where an event is drawn, in canvas CSS pixels (for tests and for keyboard focus). */
+  positionOf(index) {
+    const ev = this.model?.events[index];
+    const lane = ev && this.model.lanes.get(String(ev.lane ?? '?'));
+    if (!ev || !lane || lane.y == null) return null;
+    return { x: GUTTER + (ev.ts - this.view.t0) * this.view.scale, y: lane.y + INSTANT_Y };
+  }
+
   /** The event (index) under a canvas point, or a span, or null. */
   hit(x, y) {
     const m = this.model;

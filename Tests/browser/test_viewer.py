@@ -349,3 +349,59 @@ def test_every_event_type_renders_and_unknown_ones_do_not_throw(server, driver):
     assert result["groups"] == 2  # pid 1 and the worker process pid 9
     assert result["deadlocked"] == ["main", "t1"]
     assert_console_clean(driver)
+
+
+def test_live_run_is_followed_until_the_user_pans_and_timeline_click_finds_the_log_row(server, driver):
+    exp = catalog_entry(server, "thread-pool")
+    names = {p["name"] for p in exp["parameters"]}
+    params = {"workers": 2}
+    if "tasks" in names:
+        params["tasks"] = 6
+    if "taskMs" in names:
+        params["taskMs"] = 400
+    driver.get(server.url("/?" + urlencode({"experiment": "thread-pool", **params, "autorun": 1})))
+    WebDriverWait(driver, 30).until(lambda d: body(d, "runStatus") == "running" and int(body(d, "eventsRendered")) > 0)
+    first = int(body(driver, "eventsRendered"))
+    extent0 = driver.execute_script("return window.interleave.view.extent()")
+    # while live and untouched, the view follows: more events drawn, a wider window
+    WebDriverWait(driver, 30).until(lambda d: body(d, "runStatus") != "running"
+                                    or int(body(d, "eventsRendered")) > first)
+    if body(driver, "runStatus") == "running":
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script("return window.interleave.view.extent()") > extent0
+            or body(d, "runStatus") != "running")
+        assert driver.execute_script("return window.interleave.view.follow") is True
+        # the user pans away: following stops, and stays stopped while events keep coming
+        driver.execute_script("""
+            const c = document.getElementById('timeline');
+            c.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowLeft', bubbles: true}));""")
+        assert driver.execute_script("return window.interleave.view.follow") is False
+        pressed = driver.find_element(By.ID, "follow-toggle").get_attribute("aria-pressed")
+        assert pressed == "false"
+    wait_status(driver, "completed")
+    wait_all_drawn(driver, server)
+    assert driver.execute_script("return window.interleave.view.follow") is False
+    driver.find_element(By.ID, "zoom-fit").click()
+
+    # clicking an event on the canvas selects its row in the log
+    index = driver.execute_script("""
+        const m = window.interleave.state.model;
+        return m.events.findIndex(e => e.type === 'task.submit');""")
+    assert index >= 0
+    pos = driver.execute_script("return window.interleave.timeline.positionOf(arguments[0])", index)
+    canvas = driver.find_element(By.ID, "timeline")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    from selenium.webdriver.common.action_chains import ActionChains
+    size = canvas.size
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, int(pos["x"] - size["width"] / 2), int(pos["y"] - size["height"] / 2)).click().perform()
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.interleave.timeline.selected") >= 0)
+    selected = driver.execute_script("return window.interleave.timeline.selected")
+    ev = driver.execute_script("return window.interleave.state.model.events[arguments[0]]", selected)
+    WebDriverWait(driver, 10).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'.log-row.selected[data-index="{selected}"]'))
+    row = driver.find_element(By.CSS_SELECTOR, ".log-row.selected")
+    assert row.find_elements(By.TAG_NAME, "span")[3].text == ev["type"]
+    assert row.is_displayed()
+    screenshot(driver, "live-then-click")
+    assert_console_clean(driver)
