@@ -45,6 +45,8 @@ final class ProcessPool: Sendable {
         var peakInFlight = 0
         var closed = false
         var abandoned = false
+        var callbacksDone = 0
+        var allCallbacksDone: Bool { callbacksDone == tasks.count }
         var callbackQueue: [Int] = []
     }
 
@@ -127,7 +129,7 @@ final class ProcessPool: Sendable {
             let next: (Int, Callback?, Completed)? = try monitor.withLock { () throws(RunInterrupted) in
                 _ = try monitor.wait(until: {
                     state.withLock {
-                        $0.abandoned || $0.callbackQueue.count > 0 || ($0.closed && $0.tasks.values.allSatisfy(\.callbackDone))
+                        $0.abandoned || $0.callbackQueue.count > 0 || ($0.closed && $0.allCallbacksDone)
                     }
                 })
                 return state.withLock { state in
@@ -140,7 +142,10 @@ final class ProcessPool: Sendable {
             guard let (task, callback, completed) = next else { return }
             lane.emit("task.callback", ["task": .int(task)])
             callback?(completed, lane)
-            state.withLock { $0.tasks[task]?.callbackDone = true }
+            state.withLock { state in
+                state.tasks[task]?.callbackDone = true
+                state.callbacksDone += 1
+            }
             monitor.lockAndBroadcast()
         }
     }
@@ -164,7 +169,7 @@ final class ProcessPool: Sendable {
         monitor.lockAndBroadcast()
         lane.emit("io.begin", ["op": "pool.join"])
         try monitor.withLock { () throws(RunInterrupted) in
-            _ = try monitor.wait(until: { state.withLock { $0.tasks.values.allSatisfy(\.callbackDone) } })
+            _ = try monitor.wait(until: { state.withLock { $0.allCallbacksDone } })
         }
         let children = state.withLock { $0.slots.compactMap(\.child) }
         for child in children { child.closeInput() }

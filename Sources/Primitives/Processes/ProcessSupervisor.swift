@@ -369,6 +369,7 @@ public final class ProcessSupervisor: Sendable {
                  state.hubStop)
             }
             if stop && !anyOpen && awaitingExit.isEmpty {
+                sortByTimestamp(&pending)
                 flush(&pending, upToUs: .max)
                 return
             }
@@ -377,6 +378,7 @@ public final class ProcessSupervisor: Sendable {
             // now: take it too, so an event is never merged ahead of an earlier one
             // from another child (a put read after its get).
             pollOnce(timeoutMs: 0)
+            sortByTimestamp(&pending)
             for control in controls {
                 // What the sender traced before this message comes first in the trace,
                 // as the parent's reaction to it (a callback, the next task) follows.
@@ -394,11 +396,15 @@ public final class ProcessSupervisor: Sendable {
         }
     }
 
-    /// Merges, in timestamp order, the pending child events stamped up to `limit`.
+    /// Stable: events of one child with the same microsecond keep their order.
+    private func sortByTimestamp(_ pending: inout [TraceEvent]) {
+        guard pending.count > 1, zip(pending, pending.dropFirst()).contains(where: { $0.ts > $1.ts }) else { return }
+        pending = pending.enumerated().sorted { ($0.element.ts, $0.offset) < ($1.element.ts, $1.offset) }.map(\.element)
+    }
+
+    /// Merges the pending child events (sorted) stamped up to `limit`.
     private func flush(_ pending: inout [TraceEvent], upToUs limit: Int64) {
         guard !pending.isEmpty else { return }
-        // Stable: events of one child with the same microsecond keep their order.
-        pending = pending.enumerated().sorted { ($0.element.ts, $0.offset) < ($1.element.ts, $1.offset) }.map(\.element)
         let count = pending.prefix { $0.ts <= limit }.count
         for event in pending.prefix(count) { recorder.merge(event) }
         pending.removeFirst(count)
