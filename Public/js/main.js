@@ -198,7 +198,8 @@ async function openRun(id, knownRun = null) {
   model.id = run.id;
   state.model = model;
   $('run-panel').hidden = false;
-  $('run-title').textContent = `${run.experiment} · ${paramsText(run.params)}`;
+  const ptext = paramsText(run.params);
+  $('run-title').textContent = ptext ? `${run.experiment} · ${ptext}` : run.experiment;
   $('export-chrome').href = run.links?.trace || `/api/runs/${encodeURIComponent(run.id)}/trace?format=chrome`;
   $('export-chrome').download = `interleave-${run.id}.chrome.json`;
   setStatus(run.status);

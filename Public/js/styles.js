@@ -27,6 +27,10 @@ export function spanStyles(ctx) {
     p.fillStyle = bg; p.fillRect(0, 0, 8, 8);
     p.fillStyle = fg; p.fillRect(0, 3, 5, 2);
   });
+  const ticks = (bg, fg) => makePattern(ctx, (p) => {
+    p.fillStyle = bg; p.fillRect(0, 0, 8, 8);
+    p.fillStyle = fg; p.fillRect(0, 0, 8, 2); p.fillRect(3, 2, 2, 6);
+  });
   s = {
     'task': { fill: '#4f7fd9', alt: '#6f98e6', text: '#fff', label: 'task (running)' },
     'generic': { fill: '#8b76c9', alt: '#9d8ad4', text: '#fff', label: 'span (X.start → X.end)' },
@@ -37,7 +41,7 @@ export function spanStyles(ctx) {
     'barrier-wait': { fill: dots('#f4c27a', '#a86200'), solid: '#e3a552', text: '#3a2200' },
     'lock-wait': { fill: hatch('#e23b3b', '#8f0f0f'), solid: '#cf2a2a', text: '#fff', label: 'lock WAIT (contention)' },
     'lock-hold': { fill: '#3a9b4f', text: '#fff', label: 'lock held, nobody waiting' },
-    'lock-hold-contended': { fill: '#e8c53a', text: '#3a2e00', label: 'lock held while others wait' },
+    'lock-hold-contended': { fill: ticks('#e8c53a', '#a8860f'), solid: '#e8c53a', text: '#3a2e00', label: 'lock held while others wait' },
   };
   patternCache.set(ctx, s);
   return s;

@@ -405,3 +405,23 @@ def test_live_run_is_followed_until_the_user_pans_and_timeline_click_finds_the_l
     assert row.is_displayed()
     screenshot(driver, "live-then-click")
     assert_console_clean(driver)
+
+
+def test_cancel_button_stops_a_live_run(server, driver):
+    exp = catalog_entry(server, "thread-pool")
+    names = {p["name"] for p in exp["parameters"]}
+    params = {"workers": 1}
+    if "tasks" in names:
+        params["tasks"] = 5
+    if "taskMs" in names:
+        params["taskMs"] = 3000
+    driver.get(server.url("/?" + urlencode({"experiment": "thread-pool", **params, "autorun": 1})))
+    WebDriverWait(driver, 30).until(lambda d: body(d, "runStatus") == "running")
+    button = driver.find_element(By.ID, "run-cancel")
+    WebDriverWait(driver, 10).until(lambda d: button.is_displayed())
+    button.click()
+    wait_status(driver, "cancelled", timeout=60)
+    run = wait_all_drawn(driver, server)
+    assert run["status"] == "cancelled"
+    assert not driver.find_element(By.ID, "run-cancel").is_displayed()
+    assert_console_clean(driver)
