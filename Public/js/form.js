@@ -1,8 +1,10 @@
 // The parameter form, generated from an experiment's parameter schema, and the equivalent
 // curl command for the chosen values.
 
+/** Builds the form; returns sentences about initial values that could not be used. */
 export function buildForm(container, experiment, initial = {}) {
   container.textContent = '';
+  const problems = [];
   for (const p of experiment.parameters || []) {
     const id = `param-${p.name}`;
     const wrap = document.createElement('div');
@@ -11,10 +13,14 @@ export function buildForm(container, experiment, initial = {}) {
     label.htmlFor = id;
     label.textContent = p.name;
     let input;
-    const value = initial[p.name] !== undefined ? initial[p.name] : p.default;
+    let value = initial[p.name] !== undefined ? initial[p.name] : p.default;
     if (Array.isArray(p.enum) && p.enum.length) {
       input = document.createElement('select');
       for (const v of p.enum) input.add(new Option(String(v), String(v)));
+      if (value !== undefined && value !== null && !p.enum.map(String).includes(String(value))) {
+        problems.push(`${p.name}=${value} is not one of ${p.enum.join(', ')}; using ${p.default}`);
+        value = p.default;
+      }
       if (value !== undefined && value !== null) input.value = String(value);
     } else if (p.type === 'boolean') {
       input = document.createElement('input');
@@ -51,6 +57,7 @@ export function buildForm(container, experiment, initial = {}) {
   if (!(experiment.parameters || []).length) {
     container.textContent = 'This experiment has no parameters.';
   }
+  return problems;
 }
 
 /** The form's values, typed by the schema. Throws an Error with a sentence if one is invalid. */

@@ -129,8 +129,8 @@ function chooseExperiment(id, initial = {}) {
   $('experiment-title').textContent = exp.title || exp.id;
   $('experiment-summary').textContent = exp.summary || '';
   $('experiment-lesson').textContent = exp.lesson || '';
-  buildForm($('param-fields'), exp, initial);
-  $('form-error').textContent = '';
+  const problems = buildForm($('param-fields'), exp, initial);
+  $('form-error').textContent = problems.join(' ');
   updateCurl();
   syncUrl();
   return true;
@@ -406,7 +406,11 @@ async function start() {
   if (!expId && state.run && state.experiments.some((e) => e.id === state.run.experiment)) {
     chooseExperiment(state.run.experiment, state.run.params || {});
   }
-  if (!runId && expId && state.experiment && q.get('autorun') === '1') startRun();
+  if (!runId && expId && state.experiment && q.get('autorun') === '1') {
+    // a link whose values cannot be used as given does not start a run the teacher did not mean
+    if ($('form-error').textContent) message('The link asked for values this experiment does not accept; check the form and press Run.');
+    else startRun();
+  }
 }
 
 start();
