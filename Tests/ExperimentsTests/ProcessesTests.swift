@@ -52,5 +52,30 @@ extension ProcessExperimentTests {
             #expect(exits.allSatisfy { $0.seq < mainEnd.seq })
             #expect(outcome.summary["wallMs"]!.doubleValue! < 600)
         }
+
+        /// While they run: each child leads its own process group, is the server's
+        /// child, and holds only the descriptors it was given (stdin, stdout,
+        /// stderr, its trace pipe) — nothing of the parent's leaks into it.
+        @Test func childrenHaveTheirOwnProcessGroupAndOnlyTheirOwnDescriptors() throws {
+            let experiment = Catalog.experiment("processes")!
+            let execution = ExperimentRun(id: "fds", experiment: experiment,
+                                          params: try experiment.resolve(["count": 2, "workMs": 10_000]))
+            execution.start()
+            defer {
+                execution.control.stop(.cancelled)
+                _ = execution.wait()
+            }
+            #expect(ProcessRuns.eventually {
+                execution.recorder.events.filter { $0.type == "lane.start" && $0.fields["kind"] == "process" }.count == 2
+            })
+            for pid in ProcessRuns.spawnedPids(execution.recorder.events) {
+                let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+                let fields = stat[stat.index(stat.lastIndex(of: ")")!, offsetBy: 2)...].split(separator: " ")
+                #expect(Int32(fields[1]) == getpid(), "parent")
+                #expect(Int32(fields[2]) == pid, "process group")
+                let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int($0) }.sorted()
+                #expect(fds == [0, 1, 2, 3])
+            }
+        }
     }
 }
