@@ -111,7 +111,6 @@ public final class ProcessSupervisor: Sendable {
         var order: [Int32] = []
         var stopping = false
         var hubStop = false
-        var spawnedTotal = 0
     }
 
     public let recorder: TraceRecorder
@@ -127,13 +126,20 @@ public final class ProcessSupervisor: Sendable {
     private let hub: Mutex<TracedThread?> = Mutex(nil)
     private let stopToken: Mutex<Int?> = Mutex(nil)
 
-    public init(recorder: TraceRecorder, control: RunControl) throws(WorkerBinary.NotFound) {
+    /// Throws `WorkerBinary.NotFound`, or `SpawnError` when out of descriptors.
+    public init(recorder: TraceRecorder, control: RunControl) throws {
+        var fds: [Int32] = [-1, -1]
+        guard interleave_pipe(&fds, 1) == 0 else { throw SpawnError(description: "pipe2: \(String(cString: strerror(errno)))") }
         self.recorder = recorder
         self.control = control
-        self.binary = try WorkerBinary.path()
+        do {
+            self.binary = try WorkerBinary.path()
+        } catch {
+            close(fds[0])
+            close(fds[1])
+            throw error
+        }
         self.monitor = Monitor(control: control)
-        var fds: [Int32] = [-1, -1]
-        precondition(interleave_pipe(&fds, 1) == 0, "pipe2 failed: \(errno)")
         wakeRead = fds[0]
         wakeWrite = fds[1]
         let token = control.onStop { [weak self] _ in self?.killAll(SIGKILL) }
@@ -193,7 +199,6 @@ public final class ProcessSupervisor: Sendable {
         let killNow = state.withLock { state in
             state.entries[pid] = Entry(child: child, eventFd: events[0], onMessage: onMessage)
             state.order.append(pid)
-            state.spawnedTotal += 1
             return state.stopping || control.isStopped
         }
         lane.emit("process.spawn", ["child": .string(child.lane), "childPid": .int(Int(pid)), "kind": .string(kind)])
