@@ -64,6 +64,7 @@ public final class Server: @unchecked Sendable {
             MHD_OptionItem(option: .CONNECTION_LIMIT, value: configuration.connectionLimit, ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.connectionTimeout, ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_MEMORY_LIMIT, value: 256 * 1024, ptr_value: nil),
+            MHD_OptionItem(option: .UNESCAPE_CALLBACK, value: unsafeBitCast(Trampolines.unescape, to: Int.self), ptr_value: nil),
             MHD_OptionItem(option: .END, value: 0, ptr_value: nil),
         ]
         // The daemon keeps an unretained pointer to self; `stop` ends the daemon before self can go.
@@ -263,7 +264,7 @@ final class StreamConnection: @unchecked Sendable {
                     state.offset += count
                     return count
                 }
-                return state.ending ? -1 : nil
+                return nil
             }
             if let copied { return copied }
             switch source.next(wake: { [self] in wake() }) {
@@ -361,6 +362,35 @@ enum Trampolines {
         guard let cls else { return }
         let stream = Unmanaged<StreamConnection>.fromOpaque(cls).takeRetainedValue()
         stream.closed()
+    }
+
+    /// Percent-decoding in place, as libmicrohttpd's own, except that `%00` stays
+    /// encoded: decoded, the NUL would cut the C string short and `/index.html%00.js`
+    /// would be served as `/index.html`. Left encoded, the static handler refuses it.
+    static let unescape: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<CChar>?) -> Int = { _, _, text in
+        guard let text else { return 0 }
+        func hex(_ c: CChar) -> UInt8? {
+            switch UInt8(bitPattern: c) {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt8(bitPattern: c) - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt8(bitPattern: c) - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt8(bitPattern: c) - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var read = 0, write = 0
+        while text[read] != 0 {
+            if text[read] == CChar(UInt8(ascii: "%")), text[read + 1] != 0, text[read + 2] != 0,
+               let high = hex(text[read + 1]), let low = hex(text[read + 2]), high | low != 0 {
+                text[write] = CChar(bitPattern: high << 4 | low)
+                read += 3
+            } else {
+                text[write] = text[read]
+                read += 1
+            }
+            write += 1
+        }
+        text[write] = 0
+        return write
     }
 
     static let collect: MHD_KeyValueIterator = { cls, _, key, value in

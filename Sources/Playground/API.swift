@@ -5,14 +5,16 @@ import Tracing
 
 /// The HTTP API of DESIGN.md, as routes over a `Playground`.
 public enum API {
-    public static func router(playground: Playground, publicDirectory: String?) -> Router {
+    /// `streams` reports how many live event streams are open (for health).
+    public static func router(playground: Playground, publicDirectory: String?,
+                              streams: @escaping @Sendable () -> Int = { 0 }) -> Router {
         var router = Router()
 
         router.add("GET", "/api/health") { _ in
             .json([
                 "status": "ok", "version": .string(playground.configuration.version),
                 "uptimeSeconds": .double((playground.uptimeSeconds * 10).rounded() / 10),
-                "runsActive": .int(playground.activeCount),
+                "runsActive": .int(playground.activeCount), "streamsActive": .int(streams()),
             ])
         }
 

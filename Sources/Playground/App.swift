@@ -9,8 +9,12 @@ public final class App: Sendable {
                 publicDirectory: String?) {
         let playground = Playground(configuration: configuration)
         self.playground = playground
-        let router = API.router(playground: playground, publicDirectory: publicDirectory)
-        self.server = Server(configuration: http) { request in router.respond(to: request) }
+        let box = ServerBox()
+        let router = API.router(playground: playground, publicDirectory: publicDirectory,
+                                streams: { box.server?.streamCount ?? 0 })
+        let server = Server(configuration: http) { request in router.respond(to: request) }
+        box.server = server
+        self.server = server
     }
 
     public func start() throws(ServerError) { try server.start() }
@@ -22,4 +26,10 @@ public final class App: Sendable {
         playground.shutdown()
         server.stop()
     }
+}
+
+/// Lets the router ask the server it is mounted in for its stream count.
+private final class ServerBox: @unchecked Sendable {
+    // Written once in App.init before the server starts, read-only afterwards.
+    weak var server: Server?
 }

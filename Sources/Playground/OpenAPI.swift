@@ -90,6 +90,7 @@ enum OpenAPI {
             "Health": ["type": "object", "required": ["status", "version", "uptimeSeconds", "runsActive"], "properties": [
                 "status": ["type": "string", "enum": ["ok"]], "version": ["type": "string"],
                 "uptimeSeconds": ["type": "number"], "runsActive": ["type": "integer"],
+                "streamsActive": ["type": "integer", "description": "Live event streams open"],
             ]],
             "Parameter": ["type": "object", "required": ["name", "type", "default", "description"], "properties": [
                 "name": ["type": "string"], "type": ["type": "string", "enum": ["integer", "number", "boolean", "string"]],
