@@ -161,6 +161,10 @@ public final class ProcessSupervisor: Sendable {
     /// `process.spawn {child, childPid, kind}` on `lane`. `fds` are extra descriptors
     /// the child gets (child fd ← parent fd; use 4 and up). With `input`, the child's
     /// stdin is a channel for `ChildProcess.send`; else it is /dev/null.
+    ///
+    /// Call it from a thread that outlives the child — the run's main thread: the
+    /// kernel's parent-death signal fires when the spawning *thread* exits, not
+    /// only when the server does.
     @discardableResult
     public func spawn(name: String, kind: String, arguments: [String] = [], fds: [(child: Int32, parent: Int32)] = [],
                       input: Bool = false, daemon: Bool = false, from lane: Lane,
