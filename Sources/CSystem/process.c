@@ -214,7 +214,9 @@ int interleave_pqueue_get(void *at, int64_t *item, int64_t *flow, int *found_emp
 int interleave_child_exited(pid_t pid) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
-    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
+    int result;
+    do { result = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT); } while (result != 0 && errno == EINTR);
+    if (result != 0) return -1;
     return info.si_pid == pid ? 1 : 0;
 }
 

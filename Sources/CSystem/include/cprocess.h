@@ -59,7 +59,8 @@ int interleave_pqueue_get(void *at, int64_t *item, int64_t *flow, int *found_emp
 int interleave_pqueue_try_put(void *at, int64_t item, int64_t flow, int64_t *size_after, uint64_t *at_ns);
 
 /// waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT): 1 if the child has exited (it
-/// stays a zombie, so its pid cannot be reused yet), 0 if not, -1 on error.
+/// stays a zombie, so its pid cannot be reused yet), 0 if not, -1 if it is not our
+/// child any more (ECHILD: someone else reaped it).
 int interleave_child_exited(pid_t pid);
 /// Reaps an exited child; sets `code` (exit status) or `signal` (terminating
 /// signal, else 0). Returns 0, or -1 on error.

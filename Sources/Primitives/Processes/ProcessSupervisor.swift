@@ -399,7 +399,7 @@ public final class ProcessSupervisor: Sendable {
             flush(&pending, upToUs: recorder.elapsedMicros - Self.reorderWindowUs)
             // A child counts as exited only once everything it traced is in the trace,
             // so its process.exit can never come before its own last events.
-            for pid in awaitingExit where !pending.contains(where: { $0.pid == pid }) && interleave_child_exited(pid) == 1 {
+            for pid in awaitingExit where !pending.contains(where: { $0.pid == pid }) && interleave_child_exited(pid) != 0 {
                 reap(pid)
             }
         }
@@ -422,8 +422,14 @@ public final class ProcessSupervisor: Sendable {
     private func reap(_ pid: Int32) {
         let child: ChildProcess? = state.withLock { state in
             var code: Int32 = 0, signal: Int32 = 0
-            guard state.entries[pid] != nil, interleave_reap(pid, &code, &signal) == 0 else { return nil }
-            state.entries[pid]?.status = ExitStatus(code: signal == 0 ? code : nil, signal: signal == 0 ? nil : signal)
+            guard state.entries[pid] != nil else { return nil }
+            if interleave_reap(pid, &code, &signal) == 0 {
+                state.entries[pid]?.status = ExitStatus(code: signal == 0 ? code : nil, signal: signal == 0 ? nil : signal)
+            } else {
+                // Someone else reaped it (SIGCHLD ignored, a stray waitpid(-1)): it is
+                // gone, how it ended is unknown.
+                state.entries[pid]?.status = ExitStatus(code: nil, signal: nil)
+            }
             return state.entries[pid]?.child
         }
         child?.closeInput()
