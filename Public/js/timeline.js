@@ -9,12 +9,12 @@ import { spanStyles, instantFamily, addShape, paintShapes } from './styles.js';
 export const GUTTER = 190;
 const AXIS_H = 24;
 const GROUP_H = 18;
-const LANE_H = 42;
 const COUNTER_H = 40;
-// y offsets inside a lane
-const INSTANT_Y = 7;                  // centre of the instant row
-const TRACK_Y = [13, 24, 32];         // top of each track
-const TRACK_H = [10, 7, 9];
+// Lane geometry: y offsets inside a lane. Runs with many actors (spawn-cost starts 200) get
+// compact lanes so the whole run still fits on a screen or two.
+const ROOMY = { laneH: 42, instantY: 7, r: 4, trackY: [13, 24, 32], trackH: [10, 7, 9], compact: false };
+const COMPACT = { laneH: 22, instantY: 5, r: 3, trackY: [9, 14, 17], trackH: [5, 3, 4], compact: true };
+const COMPACT_ABOVE = 24; // lanes
 
 export function formatTime(us) {
   const a = Math.abs(us);
@@ -83,6 +83,7 @@ export class Timeline {
     this.limit = null;           // replay cursor (µs) or null for everything
     this.selected = -1;          // selected event index
     this.rows = [];
+    this.g = ROOMY;
     this.layoutVersion = -1;
     this.pending = false;
     this.urgent = false;
@@ -164,6 +165,7 @@ export class Timeline {
 
   layout() {
     const m = this.model;
+    this.g = m && m.lanes.size > COMPACT_ABOVE ? COMPACT : ROOMY;
     this.rows = [];
     let y = AXIS_H;
     if (m) {
@@ -172,8 +174,8 @@ export class Timeline {
         y += GROUP_H;
         for (const lane of g.lanes) {
           lane.y = y;
-          this.rows.push({ type: 'lane', lane, y, h: LANE_H });
-          y += LANE_H;
+          this.rows.push({ type: 'lane', lane, y, h: this.g.laneH });
+          y += this.g.laneH;
         }
       }
       if (m.counters.size) {
@@ -245,7 +247,7 @@ export class Timeline {
         const ls = X(lane.startTs);
         const le = X(lane.endTs != null && lane.endTs <= tMax ? lane.endTs : tMax);
         ctx.fillStyle = '#c9d0d9';
-        ctx.fillRect(ls, row.y + TRACK_Y[0] + TRACK_H[0] / 2 - 0.5, Math.max(1, le - ls), 1);
+        ctx.fillRect(ls, row.y + this.g.trackY[0] + this.g.trackH[0] / 2 - 0.5, Math.max(1, le - ls), 1);
         this.drawSpans(ctx, lane, row.y, t0, t1, tMax, X, styles);
         this.drawInstants(ctx, lane, row.y, t0, t1, tMax, X, scale);
       } else if (row.type === 'group' || row.type === 'caption') {
@@ -335,8 +337,9 @@ export class Timeline {
   paintSpan(ctx, s, x, w, y, styles, open) {
     const track = s.track;
     const inset = Math.min(s.depth || 0, 3) * 2;
-    const top = y + TRACK_Y[track] + inset;
-    const h = Math.max(2, TRACK_H[track] - inset * 2 + (track === TRACK.LOCK && !s.depth ? 0 : 0));
+    const inset2 = this.g.compact ? Math.min(inset, 1) : inset;
+    const top = y + this.g.trackY[track] + inset2;
+    const h = Math.max(2, this.g.trackH[track] - inset2 * 2);
     let style = styles[s.kind] || styles.generic;
     if (s.kind === 'lock-hold' && s.contended) style = styles['lock-hold-contended'];
     // patterns cost a lot to rasterize and cannot be seen on a sliver: solid colour below 3 px
@@ -383,12 +386,12 @@ export class Timeline {
       b.last = col;
       b.xs.push(x);
     }
-    const cy = y + INSTANT_Y;
+    const cy = y + this.g.instantY;
     for (const [fam, b] of byFamily) {
       ctx.fillStyle = fam.color;
       ctx.strokeStyle = fam.color;
       ctx.beginPath();
-      for (const x of b.xs) addShape(ctx, fam.shape, x, cy, 4);
+      for (const x of b.xs) addShape(ctx, fam.shape, x, cy, this.g.r);
       paintShapes(ctx, fam.shape);
     }
   }
@@ -474,8 +477,8 @@ export class Timeline {
       const la = m.lanes.get(String(a.lane ?? '?'));
       const lb = m.lanes.get(String(b.lane ?? '?'));
       if (!la || !lb || la.y == null || lb.y == null) continue;
-      const xa = X(a.ts); const ya = la.y + INSTANT_Y;
-      const xb = X(b.ts); const yb = lb.y + INSTANT_Y;
+      const xa = X(a.ts); const ya = la.y + this.g.instantY;
+      const xb = X(b.ts); const yb = lb.y + this.g.instantY;
       ctx.moveTo(xa, ya);
       if (dense) ctx.lineTo(xb, yb);
       else if (la === lb) ctx.quadraticCurveTo((xa + xb) / 2, ya - 8, xb, yb);
@@ -488,7 +491,7 @@ export class Timeline {
         const la = m.lanes.get(String(a.lane ?? '?'));
         const lb = m.lanes.get(String(b.lane ?? '?'));
         if (!la || !lb || la === lb) continue;
-        const xb = X(b.ts); const yb = lb.y + INSTANT_Y;
+        const xb = X(b.ts); const yb = lb.y + this.g.instantY;
         const dir = yb > la.y ? -1 : 1;
         ctx.beginPath();
         ctx.moveTo(xb, yb);
@@ -524,7 +527,7 @@ export class Timeline {
       if (lane && lane.y != null) {
         ctx.strokeStyle = '#d48a00';
         ctx.lineWidth = 2.5;
-        ctx.beginPath(); ctx.arc(x, lane.y + LANE_H / 2, 11, 0, Math.PI * 2); ctx.stroke();
+        ctx.beginPath(); ctx.arc(x, lane.y + this.g.laneH / 2, this.g.compact ? 8 : 11, 0, Math.PI * 2); ctx.stroke();
       }
     }
     if (this.limit != null) {
@@ -564,13 +567,16 @@ export class Timeline {
         }
         ctx.fillStyle = stuck ? '#a01010' : '#16202c';
         ctx.font = `${stuck ? 'bold ' : ''}12px system-ui, sans-serif`;
-        ctx.fillText(truncate(ctx, lane.name, GUTTER - 16), 10, row.y + 14);
-        ctx.fillStyle = '#5f6b7a';
-        ctx.font = '10px system-ui, sans-serif';
-        const bits = [lane.kind || 'actor'];
-        if (lane.tid != null) bits.push(`tid ${lane.tid}`);
-        if (stuck) bits.push('DEADLOCKED');
-        ctx.fillText(bits.join(' · '), 10, row.y + 29);
+        if (this.g.compact) ctx.font = `${stuck ? 'bold ' : ''}10px system-ui, sans-serif`;
+        ctx.fillText(truncate(ctx, lane.name, GUTTER - 16), 10, row.y + (this.g.compact ? row.h / 2 : 14));
+        if (!this.g.compact) {
+          ctx.fillStyle = '#5f6b7a';
+          ctx.font = '10px system-ui, sans-serif';
+          const bits = [lane.kind || 'actor'];
+          if (lane.tid != null) bits.push(`tid ${lane.tid}`);
+          if (stuck) bits.push('DEADLOCKED');
+          ctx.fillText(bits.join(' · '), 10, row.y + 29);
+        }
         ctx.fillStyle = '#eceff3';
         ctx.fillRect(0, row.y + row.h - 1, GUTTER - 1, 1);
       } else if (row.type === 'counter') {
@@ -593,7 +599,7 @@ export class Timeline {
     const ev = this.model?.events[index];
     const lane = ev && this.model.lanes.get(String(ev.lane ?? '?'));
     if (!ev || !lane || lane.y == null) return null;
-    return { x: GUTTER + (ev.ts - this.view.t0) * this.view.scale, y: lane.y + INSTANT_Y };
+    return { x: GUTTER + (ev.ts - this.view.t0) * this.view.scale, y: lane.y + this.g.instantY };
   }
 
   /** The event (index) under a canvas point, or a span, or null. */
@@ -616,7 +622,7 @@ export class Timeline {
     // instants first (within 6 px)
     const pad = 6 / this.view.scale;
     const list = lane.instants;
-    if (dy < TRACK_Y[0] + 2) {
+    if (dy < this.g.trackY[0] + 2) {
       const from = lowerBound(list, t - pad, (i) => ev[i].ts);
       let best = null; let bestD = Infinity;
       for (let k = from; k < list.length && ev[list[k]].ts <= t + pad; k++) {
@@ -627,7 +633,7 @@ export class Timeline {
       if (best != null) return { index: best };
     }
     let track = TRACK.TASK;
-    if (dy >= TRACK_Y[2]) track = TRACK.LOCK; else if (dy >= TRACK_Y[1]) track = TRACK.BLOCK;
+    if (dy >= this.g.trackY[2]) track = TRACK.LOCK; else if (dy >= this.g.trackY[1]) track = TRACK.BLOCK;
     const spans = lane.tracks[track];
     const from = lowerBound(spans, t - reach(lane, track, tMax) - 1, (s) => s.start);
     const to = upperBound(spans, Math.min(t + pad, tMax), (s) => s.start);
