@@ -1,7 +1,11 @@
 // The run summary: the verdict sentence first, then duration, the experiment's own figures and
 // what the tracer itself cost.
 
-function fmt(v) {
+// identifiers are not quantities: no thousands separators in "pid 7423"
+const ID_KEY = /(pid|tid|id|seed|port|signal|code)s?$/i;
+
+function fmt(v, key = '') {
+  if (typeof v === 'number' && ID_KEY.test(key)) return String(v);
   if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 3 });
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
   if (v === null || v === undefined) return '–';
@@ -10,7 +14,7 @@ function fmt(v) {
     // lists of records (children, cycle edges…) read better as "a=1, b=2; a=3, b=4"
     return v.map((x) => (x && typeof x === 'object' && !Array.isArray(x)
       ? Object.entries(x).map(([k, y]) => `${k} ${typeof y === 'object' ? JSON.stringify(y) : y}`).join(', ')
-      : fmt(x))).join(' · ');
+      : fmt(x, key))).join(' · ');
   }
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
@@ -40,8 +44,8 @@ export function renderSummary(el, summary, status) {
   for (const [k, v] of Object.entries(summary)) {
     if (k === 'verdict' || k === 'durationMs' || k === 'tracer') continue;
     if (v && typeof v === 'object' && !Array.isArray(v)) {
-      for (const [k2, v2] of Object.entries(v)) add(`${humanize(k)} ${humanize(k2)}`, fmt(v2));
-    } else add(humanize(k), fmt(v));
+      for (const [k2, v2] of Object.entries(v)) add(`${humanize(k)} ${humanize(k2)}`, fmt(v2, k2));
+    } else add(humanize(k), fmt(v, k));
   }
   const t = summary.tracer;
   if (t && typeof t === 'object') {
