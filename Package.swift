@@ -28,7 +28,7 @@ let package = Package(
         .executableTarget(
             name: "interleave",
             dependencies: [
-                "Playground",
+                "Playground", "Experiments", "Primitives", "Tracing", "JSON", "CSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

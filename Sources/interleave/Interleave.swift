@@ -10,7 +10,7 @@ import Tracing
 struct Interleave: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A concurrency playground: real threads, processes and locks, traced live.",
-        subcommands: [Serve.self, Run.self, List.self, Export.self],
+        subcommands: [Serve.self, Run.self, List.self, Export.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 
