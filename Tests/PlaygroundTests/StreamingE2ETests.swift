@@ -23,20 +23,24 @@ import Testing
         let server = try ServerProcess.start()
         _ = try server.runToEnd("thread-pool", ["workers": 1, "tasks": 1, "taskMs": 1])
         let baseline = server.threadCount()
-        let run = try server.startRun("thread-pool", ["workers": 2, "tasks": 8, "taskMs": 100])
+        // A run that cannot end by itself while the viewers connect: it ends when cancelled.
+        let run = try server.startRun("thread-pool", ["workers": 2, "tasks": 2, "taskMs": 10_000])
         let id = run["id"]!.stringValue!
         let viewers = try (0..<200).map { _ in try server.openStream("/api/runs/\(id)/events") }
-        #expect(try server.eventually { try server.get("/api/health").json["streamsActive"]?.intValue ?? 0 >= 200 })
-        // Two workers plus the run's main thread: the viewers add none.
-        #expect(server.threadCount() <= baseline + 3)
+        #expect(try server.eventually { try server.get("/api/health").json["streamsActive"] == 200 })
+        // Two workers plus the run's main thread: the 200 viewers add none.
+        #expect(server.threadCount() <= baseline + 3, "threads: \(server.threadCount()), baseline \(baseline)")
+        #expect(try server.request("DELETE", "/api/runs/\(id)").status == 202)
         var traces: [[String]] = []
         for viewer in viewers {
             var lines: [String] = []
             while let line = viewer.readLine() { if !line.isEmpty { lines.append(line) } }
             traces.append(lines)
         }
-        let reference = try server.events(id)
+        let reference = try server.events(id).map(\.jsonString)
         #expect(traces.allSatisfy { $0.count == reference.count }, "every viewer got the whole trace")
-        #expect(traces.first?.last.map { try? JSONParser.parse($0) }??["type"] == "run.end")
+        #expect(traces.allSatisfy { $0.compactMap { try? JSONParser.parse($0).jsonString } == reference })
+        #expect(traces.first?.last.map { try? JSONParser.parse($0) }??["status"] == "cancelled")
+        #expect(try server.eventually { try server.get("/api/health").json["streamsActive"] == 0 })
     }
 }
