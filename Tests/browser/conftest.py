@@ -117,6 +117,7 @@ def make_driver():
     opts.add_experimental_option("prefs", {
         "download.default_directory": os.path.join(ARTIFACTS, "downloads"),
         "download.prompt_for_download": False,
+        "profile.default_content_setting_values.automatic_downloads": 1,  # NDJSON and PNG, one after the other
     })
     service = Service(os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver"))
     return webdriver.Chrome(service=service, options=opts)

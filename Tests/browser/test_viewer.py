@@ -4,13 +4,15 @@ Every test waits on the page's automation hooks — <body data-run-status data-e
 data-replay> — never on fixed sleeps, saves a screenshot under artifacts/, and checks that the
 browser console stayed free of errors.
 """
+import json
+import os
 from urllib.parse import urlencode
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import console_errors, screenshot
+from conftest import ARTIFACTS, console_errors, screenshot
 
 FINISHED = {"completed", "failed", "cancelled", "deadlocked", "timedOut", "interrupted"}
 
@@ -215,6 +217,17 @@ def test_browser_console_has_no_errors(server, driver):
         document.getElementById('export-png').click();
         document.getElementById('export-ndjson').click();""")
     WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.interleave.view.follow") is False)
+    # the exports landed: the NDJSON is the whole trace, the PNG is a PNG
+    run_id = driver.execute_script("return window.interleave.state.run.id")
+    run = server.get_json(f"/api/runs/{run_id}")
+    ndjson = os.path.join(ARTIFACTS, "downloads", f"interleave-{run_id}.ndjson")
+    png = os.path.join(ARTIFACTS, "downloads", f"interleave-{run_id}.png")
+    WebDriverWait(driver, 20).until(lambda d: os.path.exists(ndjson) and os.path.exists(png))
+    with open(ndjson) as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    assert [e["seq"] for e in lines] == list(range(run["eventCount"]))
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     screenshot(driver, "console-walk")
     assert_console_clean(driver)
 
@@ -406,6 +419,9 @@ def test_live_run_is_followed_until_the_user_pans_and_timeline_click_finds_the_l
     row = driver.find_element(By.CSS_SELECTOR, ".log-row.selected")
     assert row.find_elements(By.TAG_NAME, "span")[3].text == ev["type"]
     assert row.is_displayed()
+    # the pointer is still over the event: its fields are in the tooltip
+    tip = driver.find_element(By.ID, "tooltip")
+    assert tip.is_displayed() and f"seq: {ev['seq']}" in tip.text and f"type: {ev['type']}" in tip.text
     screenshot(driver, "live-then-click")
     assert_console_clean(driver)
 
