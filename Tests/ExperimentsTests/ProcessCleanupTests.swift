@@ -23,8 +23,10 @@ extension ProcessExperimentTests {
         func expectNothingLeft(_ events: [TraceEvent], _ context: String) {
             let pids = ProcessRuns.spawnedPids(events)
             #expect(!pids.isEmpty, "\(context): spawned nothing")
-            #expect(pids.allSatisfy(ProcessRuns.isReaped), "\(context): children left: \(ProcessRuns.children())")
-            #expect(ProcessRuns.children().filter { $0.state == "Z" }.isEmpty, "\(context): zombies left")
+            // Not a child any more, not even a zombie: reaped. (Other children of this
+            // test process — servers started by end-to-end suites — are not ours to judge.)
+            let left = ProcessRuns.children().filter { pids.contains($0.pid) }
+            #expect(left.isEmpty, "\(context): children left (state Z = zombie): \(left)")
             #expect(!ProcessRuns.threadNames().contains("proc-supervisor"), "\(context): supervisor thread left")
             // Every child spawned got its process.exit.
             #expect(events.filter { $0.type == "process.exit" }.count == pids.count, "\(context)")

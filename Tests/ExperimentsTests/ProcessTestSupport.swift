@@ -66,12 +66,6 @@ extension ProcessRuns {
         events.filter { $0.type == "process.spawn" }.compactMap { $0.fields["childPid"]?.intValue }.map { Int32($0) }
     }
 
-    /// True when `pid` is no longer a child of this process (reaped: gone from /proc,
-    /// or — after pid reuse — someone else's).
-    static func isReaped(_ pid: Int32) -> Bool {
-        !children().contains { $0.pid == pid }
-    }
-
     /// Polls until `condition` holds or `seconds` pass; never a fixed sleep.
     static func eventually(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
