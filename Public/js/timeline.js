@@ -308,7 +308,13 @@ export class Timeline {
       if (!spans.length) continue;
       const from = lowerBound(spans, t0 - reach(lane, track, tMax) - 1, (s) => s.start);
       const to = upperBound(spans, hi, (s) => s.start);
-      const paintedTo = {}; // kind -> right edge (px) already painted on this track
+      // Spans narrower than 2 px (thousands of them when zoomed out) are merged, per style,
+      // into runs of touching pixels and filled once per run: same picture, far fewer fills.
+      const runs = new Map(); // style key -> {x0, x1, s}
+      const flush = (key) => {
+        const r = runs.get(key);
+        if (r) { this.paintSliverRun(ctx, r.s, r.x0, r.x1 - r.x0, y, styles); runs.delete(key); }
+      };
       for (let i = from; i < to; i++) {
         const s = spans[i];
         const end = s.end == null || s.end > tMax ? tMax : s.end;
@@ -316,10 +322,16 @@ export class Timeline {
         const x0 = X(s.start);
         const x1 = X(end);
         const w = x1 - x0;
-        const kind = s.kind === 'lock-hold' && s.contended ? 'hold-c' : s.kind;
-        // coalesce sub-pixel spans that land on pixels already painted in the same style
-        if (w < 1 && !s.depth && x0 < (paintedTo[kind] ?? -1e9)) continue;
-        paintedTo[kind] = Math.max(paintedTo[kind] ?? -1e9, Math.floor(x0) + Math.max(1, Math.ceil(w)));
+        if (w < 2 && !s.depth) {
+          const contended = s.contended && s.contendedAt <= tMax;
+          const key = contended ? 'hold-c' : s.kind;
+          const r = runs.get(key);
+          const right = x0 + Math.max(w, 1);
+          if (r && x0 <= r.x1 + 1) { if (right > r.x1) r.x1 = right; continue; }
+          flush(key);
+          runs.set(key, { x0, x1: right, s: contended === !!s.contended ? s : { ...s, contended } });
+          continue;
+        }
         const open = s.end == null || s.end > tMax || s.cutOff;
         if (s.contended && s.contendedAt > s.start && w >= 2) {
           // Tracy-style: green while nobody waits, yellow from the moment someone does
@@ -331,7 +343,18 @@ export class Timeline {
             x0, Math.max(w, 1), y, styles, open);
         }
       }
+      for (const key of [...runs.keys()]) flush(key);
     }
+  }
+
+  /** A run of merged slivers: solid colour of the span's style, no outline, no label. */
+  paintSliverRun(ctx, s, x, w, y, styles) {
+    const top = y + this.g.trackY[s.track];
+    const h = Math.max(2, this.g.trackH[s.track]);
+    let style = styles[s.kind] || styles.generic;
+    if (s.kind === 'lock-hold' && s.contended) style = styles['lock-hold-contended'];
+    ctx.fillStyle = style.solid || style.fill;
+    ctx.fillRect(x, top, Math.max(w, 1), h);
   }
 
   paintSpan(ctx, s, x, w, y, styles, open) {
@@ -373,13 +396,13 @@ export class Timeline {
     const pad = 8 / scale;
     const from = lowerBound(list, t0 - pad, (i) => ev[i].ts);
     const to = upperBound(list, Math.min(t1 + pad, tMax), (i) => ev[i].ts);
-    // Collect x positions per family (one per 2 px column), then fill each family as one path.
+    // Collect x positions per family (one per 3 px column), then fill each family as one path.
     const byFamily = new Map(); // family -> {last, xs}
     for (let k = from; k < to; k++) {
       const e = ev[list[k]];
       const fam = instantFamily(String(e.type));
       const x = X(e.ts);
-      const col = Math.round(x / 2);
+      const col = Math.round(x / 3);
       let b = byFamily.get(fam);
       if (!b) { b = { last: null, xs: [] }; byFamily.set(fam, b); }
       if (b.last === col) continue;
