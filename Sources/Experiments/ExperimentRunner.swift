@@ -42,14 +42,29 @@ public final class ExperimentRun: Sendable {
         self.finishedMonitor = Monitor(control: RunControl())
     }
 
-    /// Starts the run on a new detached thread; `onEnd` is called on that thread, last.
+    /// Starts the run on its own thread; `onEnd` is called last, on the scheduler thread.
+    ///
+    /// The order at the end is what clients rely on: the run's thread is joined, then
+    /// the outcome is recorded (`onEnd`, `wait`), then the trace is finished (streams
+    /// close). So a client that saw its stream close will find the run's final status,
+    /// and by then no thread of the run is left.
     public func start(onEnd: @escaping @Sendable (RunOutcome) -> Void = { _ in }) {
-        _ = TracedThread(name: "run-\(context.runID)", detached: true) { [self] in
+        let thread = Mutex<TracedThread?>(nil)
+        let gate = Monitor(control: RunControl())
+        let runThread = TracedThread(name: "run-\(context.runID)") { [self] in
+            // Wait until `thread` is stored, so the scheduler below can join it.
+            gate.withLock { _ = try? gate.wait(until: { thread.withLock { $0 != nil } }) }
             let outcome = execute()
-            outcomeState.withLock { $0 = outcome }
-            finishedMonitor.lockAndBroadcast()
-            onEnd(outcome)
+            Scheduler.shared.after(ms: 0) { [self] in
+                thread.withLock { $0 }?.join()
+                outcomeState.withLock { $0 = outcome }
+                finishedMonitor.lockAndBroadcast()
+                onEnd(outcome)
+                recorder.finish()
+            }
         }
+        thread.withLock { $0 = runThread }
+        gate.lockAndBroadcast()
     }
 
     /// Blocks until the run has ended.
@@ -101,7 +116,6 @@ public final class ExperimentRun: Sendable {
         summary["durationMs"] = .double(Double((interleave_monotonic_ns() - startNs) / 1000) / 1000)
         main.end()
         main.emit("run.end", ["status": .string(status.rawValue), "summary": .object(withTracer(summary))])
-        recorder.finish()
         // The final summary reports the tracer's cost including run.end itself.
         return RunOutcome(status: status, summary: withTracer(summary))
     }
