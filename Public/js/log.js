@@ -158,6 +158,7 @@ export class EventLog {
     const m = this.model;
     const count = m ? this.visibleCount() : 0;
     this.spacer.style.height = `${count * ROW_H}px`;
+    this.el.setAttribute('aria-rowcount', String(count));
     if (this.stick && count) this.el.scrollTop = count * ROW_H;
     const first = Math.max(0, Math.floor(this.el.scrollTop / ROW_H) - 5);
     const last = Math.min(count, first + Math.ceil((this.el.clientHeight || 260) / ROW_H) + 10);
@@ -166,7 +167,11 @@ export class EventLog {
       const row = document.createElement('div');
       row.className = 'log-row';
       row.setAttribute('role', 'row');
-      for (let k = 0; k < 5; k++) row.appendChild(document.createElement('span'));
+      for (let k = 0; k < 5; k++) {
+        const cell = document.createElement('span');
+        cell.setAttribute('role', 'cell');
+        row.appendChild(cell);
+      }
       this.el.appendChild(row);
     }
     const pool = this.pool();
@@ -179,6 +184,8 @@ export class EventLog {
       row.hidden = false;
       row.style.top = `${pos * ROW_H}px`;
       row.dataset.index = String(i);
+      row.setAttribute('aria-rowindex', String(pos + 1));
+      if (i === this.selected) row.setAttribute('aria-current', 'true'); else row.removeAttribute('aria-current');
       row.classList.toggle('selected', i === this.selected);
       const cells = row.children;
       cells[0].textContent = ev.seq ?? i;
