@@ -235,15 +235,23 @@ async function followEvents(run, model, token) {
     timeline.invalidate(false);
     if (model.deadlocks.length || model.potentials.length) renderDeadlocks($('deadlock'), model);
   };
-  for (let attempt = 0; attempt < 5; attempt++) {
+  // Follow until run.end arrives. If the stream drops (network, server restart) before that,
+  // resume from the next seq — unless the record says the run is over.
+  for (let attempt = 0; ; attempt++) {
     try {
       await streamEvents(run.id, { from: model.lastSeq + 1, onBatch, signal: ctrl.signal });
-      break;
     } catch (err) {
       if (ctrl.signal.aborted || token !== state.openToken) return;
-      if (model.end) break;
-      await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
     }
+    if (token !== state.openToken) return;
+    if (model.end || attempt >= 30) break;
+    let rec = null;
+    try { rec = await api.run(run.id); } catch (err) {
+      if (err instanceof ApiError && err.status === 404) break; // deleted meanwhile
+      /* server away: retry below */
+    }
+    if (rec && isFinished(rec.status) && rec.eventCount <= model.events.length) break;
+    await new Promise((r) => setTimeout(r, Math.min(2000, 200 * (attempt + 1))));
   }
   if (token !== state.openToken) return;
   state.timing.loaded = performance.now();
