@@ -4,6 +4,8 @@
     python3 bench/viewer_bench.py                 # 100,000-event recorded run, served by the stub API
     python3 bench/viewer_bench.py --events 20000
     python3 bench/viewer_bench.py --server http://127.0.0.1:PORT --run RUN_ID   # a run on a real server
+    python3 bench/viewer_bench.py --bin .build/debug/interleave   # start the real server, record a big
+                                                                  # producer-consumer run (~80k events), open it
 
 What it reports (milliseconds, median of --repeat page loads):
   open→all events drawn   from the start of navigation to the first frame that shows every event
@@ -98,7 +100,31 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--server", help="base URL of a running Interleave server (default: start the stub)")
     ap.add_argument("--run", help="run id on --server to open")
+    ap.add_argument("--bin", help="path of the interleave binary: start it and record a big real run")
     args = ap.parse_args()
+
+    proc = None
+    if args.bin:
+        import json
+        import re
+        import subprocess
+        import urllib.request
+        root = os.path.abspath(os.path.join(HERE, ".."))
+        proc = subprocess.Popen([args.bin, "serve", "--host", "127.0.0.1", "--port", "0",
+                                 "--public-dir", os.path.join(root, "Public")],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        m = re.search(r"(http://[\d.]+:\d+)", proc.stdout.readline())
+        args.server = m.group(1)
+        body = json.dumps({"experiment": "producer-consumer", "params": {
+            "producers": 4, "consumers": 4, "items": 10000, "capacity": 64, "produceMs": 0, "consumeMs": 0}}).encode()
+        req = urllib.request.Request(args.server + "/api/runs", data=body, headers={"Content-Type": "application/json"})
+        args.run = json.loads(urllib.request.urlopen(req).read())["id"]
+        t = time.time()
+        while json.loads(urllib.request.urlopen(f"{args.server}/api/runs/{args.run}").read())["status"] in ("queued", "running"):
+            if time.time() - t > 300:
+                raise SystemExit("the recording run did not finish in 5 minutes")
+            time.sleep(0.5)
+        print(f"recorded real run {args.run} in {time.time() - t:.1f} s")
 
     if args.server:
         if not args.run:
@@ -134,6 +160,9 @@ def main():
         d.quit()
         if srv:
             srv.shutdown()
+        if proc:
+            proc.terminate()
+            proc.wait(10)
 
     drawn = statistics.median(o["drawn"] for o in opens)
     print()
