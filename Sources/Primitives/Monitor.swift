@@ -26,8 +26,10 @@ public final class Monitor: @unchecked Sendable {
         pthread_cond_init(condition, &attributes)
         pthread_condattr_destroy(&attributes)
         // Wake every waiter when the run stops; they then see the stop and throw.
-        // Unowned: the handler is removed in deinit, so it never outlives self.
-        stopToken = control.onStop { [unowned(unsafe) self] _ in self.lockAndBroadcast() }
+        // Weak, not unowned: RunControl.stop calls the handlers it took out of its
+        // table after letting go of its lock, so a monitor may be deinitialised (a
+        // sleep that just ended) while its handler is about to run.
+        stopToken = control.onStop { [weak self] _ in self?.lockAndBroadcast() }
     }
 
     deinit {
