@@ -16,7 +16,7 @@ extension ProcessExperimentTests {
             ],
             body: callbacksProcesses)
 
-        @Test func callbacksRunInTheParentOnOneThreadInCompletionOrder() throws {
+        @Test func callbacksRunInTheParentOnOneThreadAfterTheirTasksEnd() throws {
             let execution = ExperimentRun(id: "cb", experiment: Self.experiment,
                                           params: try Self.experiment.resolve(["tasks": 6, "taskMs": 20, "workers": 3]))
             let outcome = execution.runToEnd()
@@ -26,10 +26,13 @@ extension ProcessExperimentTests {
             let callbacks = events.filter { $0.type == "task.callback" }
             #expect(callbacks.count == 6)
             #expect(callbacks.allSatisfy { $0.pid == getpid() } && Set(callbacks.map(\.tid)).count == 1)
-            // Completion order: callbacks follow the order in which task.end arrived.
-            let ends = events.filter { $0.type == "task.end" }.map { $0.fields["task"]!.intValue! }
-            #expect(callbacks.map { $0.fields["task"]!.intValue! } == ends)
-            #expect(events.filter { $0.type == "task.end" }.allSatisfy { $0.pid != getpid() })
+            // Each callback follows its own task's end, which happened in a worker.
+            for callback in callbacks {
+                let end = events.first { $0.type == "task.end" && $0.fields["task"] == callback.fields["task"] }!
+                #expect(end.pid != getpid() && end.seq < callback.seq)
+            }
+            // The summary's order is the order the callbacks ran in.
+            #expect(outcome.summary["callbackOrder"]?.arrayValue?.compactMap(\.intValue) == callbacks.map { $0.fields["task"]!.intValue! })
         }
     }
 }

@@ -6,16 +6,27 @@ import Tracing
 
 extension ProcessExperimentTests {
     @Suite struct ProcessSequentialVsConcurrentTests {
-        @Test func twoJobsSideBySideTakeAboutHalfTheTime() throws {
-            let (outcome, events) = try ProcessRuns.run("sequential-vs-concurrent", ["taskMs": 40, "steps": 2])
+        /// The span of a lane's sleeps: first io.begin to last io.end.
+        func span(_ events: [TraceEvent], lanePrefix: String) -> ClosedRange<Int64>? {
+            let sleeps = events.filter { $0.lane.hasPrefix(lanePrefix) && ($0.type == "io.begin" || $0.type == "io.end") }
+            guard let first = sleeps.first, let last = sleeps.last else { return nil }
+            return first.ts...last.ts
+        }
+
+        @Test func theSameTwoJobsOverlapAsThreadsAndAsProcessesButNotInSequence() throws {
+            let (outcome, events) = try ProcessRuns.run("sequential-vs-concurrent", ["taskMs": 50, "steps": 2])
             #expect(outcome.status == .completed)
-            let sequential = outcome.summary["sequentialMs"]!.doubleValue!
-            #expect(sequential >= 160)
-            #expect(outcome.summary["threadsMs"]!.doubleValue! < sequential)
-            #expect(outcome.summary["processesMs"]!.doubleValue! >= 80)
-            // The process jobs print their own pids, which are not the server's.
+            // One after another: at least 2 jobs × 2 steps × 50 ms.
+            #expect(outcome.summary["sequentialMs"]!.doubleValue! >= 200)
+            // Side by side: the two jobs' sleeps overlap in time.
+            let threadA = span(events, lanePrefix: "thread-a"), threadB = span(events, lanePrefix: "thread-b")
+            #expect(threadA != nil && threadB != nil && threadA!.overlaps(threadB!))
+            let processA = span(events, lanePrefix: "process-a"), processB = span(events, lanePrefix: "process-b")
+            #expect(processA != nil && processB != nil && processA!.overlaps(processB!))
+            // The process jobs run in their own pids, the threads in the server's.
             let jobPids = Set(events.filter { $0.type == "log" && $0.lane.hasPrefix("process-") }.map(\.pid))
             #expect(jobPids.count == 2 && !jobPids.contains(getpid()))
+            #expect(events.filter { $0.lane.hasPrefix("thread-") }.allSatisfy { $0.pid == getpid() })
         }
     }
 }

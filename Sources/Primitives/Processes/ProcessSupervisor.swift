@@ -388,6 +388,10 @@ public final class ProcessSupervisor: Sendable {
             // from another child (a put read after its get).
             pollOnce(timeoutMs: 0)
             sortByTimestamp(&pending)
+            // Messages read in one round are handed over in the order their senders
+            // traced them, not in the order their pipes happened to be read.
+            controls = controls.enumerated().sorted { ($0.element.limitUs, $0.offset) < ($1.element.limitUs, $1.offset) }
+                .map(\.element)
             for control in controls {
                 // What the sender traced before this message comes first in the trace,
                 // as the parent's reaction to it (a callback, the next task) follows.
