@@ -29,6 +29,11 @@ export class Replayer {
     this.root.hidden = !finished;
     this.scrubber.value = '1000';
     this.timeOut.textContent = 'end';
+    const note = document.getElementById('replay-note');
+    if (note) {
+      note.textContent = model && finished && this.duration() < MIN_PLAY_US
+        ? `(a ${(this.duration() / 1000).toFixed(1)} ms run: 1× plays it over ${MIN_PLAY_US / 1e6} s)` : '';
+    }
     this.onState('idle');
   }
 

@@ -731,10 +731,25 @@ export class Timeline {
         case '-': case '_': case 'ArrowDown': this.view.follow = false; this.view.zoomAt(w / 2, 1 / 1.4); break;
         case '0': case 'Home': this.view.fit(); break;
         case 'f': case 'F': this.view.setFollow(!this.view.follow); break;
+        case 'n': case ']': this.step(1); break;
+        case 'p': case '[': this.step(-1); break;
         default: handled = false;
       }
       if (handled) e.preventDefault();
     });
+  }
+
+  /** Keyboard exploration: select the next / previous event (within the replay cursor). */
+  step(dir) {
+    const m = this.model;
+    const last = m.countUpTo(this.limit) - 1;
+    if (last < 0) return;
+    let i = this.selected < 0 ? (dir > 0 ? 0 : last) : this.selected + dir;
+    i = Math.max(0, Math.min(last, i));
+    this.onSelect(i, 'keyboard');
+    this.reveal(i);
+    const p = this.positionOf(i);
+    if (p) this.showTooltip({ index: i }, p.x, p.y);
   }
 
   showTooltip(h, x, y) {

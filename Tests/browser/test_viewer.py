@@ -217,6 +217,18 @@ def test_browser_console_has_no_errors(server, driver):
         document.getElementById('export-png').click();
         document.getElementById('export-ndjson').click();""")
     WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.interleave.view.follow") is False)
+    # keyboard only: focus the timeline, step through events with N / P
+    driver.execute_script("""
+        const s = document.getElementById('log-type');
+        s.value = ''; s.dispatchEvent(new Event('change'));""")
+    canvas = driver.find_element(By.ID, "timeline")
+    driver.execute_script("arguments[0].focus()", canvas)
+    canvas.send_keys("0")
+    driver.execute_script("window.interleave.timeline.select(-1)")
+    canvas.send_keys("nnnp")
+    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.interleave.timeline.selected") == 1)
+    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, '.log-row.selected[data-index="1"]'))
+    assert "seq: 1" in driver.find_element(By.ID, "tooltip").text
     # the exports landed: the NDJSON is the whole trace, the PNG is a PNG
     run_id = driver.execute_script("return window.interleave.state.run.id")
     run = server.get_json(f"/api/runs/{run_id}")
