@@ -72,7 +72,7 @@ export class TimeView {
 }
 
 export class Timeline {
-  constructor(canvas, view, { onSelect = () => {}, onHover = null, onDrawn = () => {}, tooltip = null } = {}) {
+  constructor(canvas, view, { onSelect = () => {}, onDrawn = () => {}, tooltip = null } = {}) {
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d');
     this.view = view;
