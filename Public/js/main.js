@@ -12,6 +12,7 @@ import { renderDeadlocks } from './deadlock.js';
 import { renderSummary } from './summary.js';
 import { Replayer } from './replay.js';
 import { renderLegend } from './legend.js';
+import { Overview } from './overview.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -60,6 +61,7 @@ function message(text) { $('app-message').textContent = text || ''; }
 
 // ---- timeline, log, replay --------------------------------------------------------------------
 const view = new TimeView();
+const overview = new Overview($('overview'), view, () => state.model);
 const select = (index, from) => {
   if (!state.model || index == null || index < 0) return;
   timeline.select(index);
@@ -71,6 +73,7 @@ const timeline = new Timeline($('timeline'), view, {
   onSelect: select,
   onDrawn: (rendered) => {
     setRendered(rendered);
+    overview.invalidate(); // after the timeline, so it outlines the window just drawn
     const t = state.timing;
     if (t && t.loaded != null && t.drawn == null && state.model && rendered === state.model.events.length) {
       t.drawn = performance.now();
