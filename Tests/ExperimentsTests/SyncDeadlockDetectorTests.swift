@@ -16,7 +16,7 @@ import Tracing
 
     @Test func opposingLockOrderInAnyExperimentIsDetectedAndUnwound() {
         let (outcome, events) = run { run in
-            let detector = DeadlockDetector(control: run.control)
+            let detector = run.deadlockDetector
             let a = TracedLock("A", detector: detector), b = TracedLock("B", detector: detector)
             let both = Rendezvous(parties: 2, control: run.control)
             run.spawn("t1") { lane in
@@ -36,9 +36,24 @@ import Tracing
         #expect(events.of("lane.end").filter { $0.lane.hasPrefix("t") }.count == 2)
     }
 
+    @Test func locksMadeApartInOneRunShareItsGraph() {
+        let (outcome, events) = run { run in
+            let a = TracedLock("A", detector: run.deadlockDetector)
+            let b = TracedLock("B", detector: run.deadlockDetector)
+            let shared = run.deadlockDetector === a.detector && a.detector === b.detector
+            let both = Rendezvous(parties: 2, control: run.control)
+            run.spawn("t1") { lane in try a.acquire(on: lane); try both.arrive(); try b.acquire(on: lane) }
+            run.spawn("t2") { lane in try b.acquire(on: lane); try both.arrive(); try a.acquire(on: lane) }
+            return ["shared": .bool(shared)]
+        }
+        #expect(outcome.summary["shared"] == true)
+        #expect(outcome.status == .deadlocked)
+        #expect(events.of("deadlock.detected").count == 1)
+    }
+
     @Test func aCycleThroughASemaphoreIsDetected() {
         let (outcome, events) = run { run in
-            let detector = DeadlockDetector(control: run.control)
+            let detector = run.deadlockDetector
             let sem = TracedSemaphore("sem", permits: 1, detector: detector)
             let lock = TracedLock("L", detector: detector)
             let both = Rendezvous(parties: 2, control: run.control)
@@ -56,7 +71,7 @@ import Tracing
 
     @Test func aTimedWaitIsNotADeadlock() {
         let (outcome, events) = run { run in
-            let detector = DeadlockDetector(control: run.control)
+            let detector = run.deadlockDetector
             let lock = TracedLock("L", detector: detector)
             let thread = run.spawn("t1") { lane in
                 try lock.acquire(on: lane)

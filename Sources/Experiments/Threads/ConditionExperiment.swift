@@ -32,7 +32,7 @@ private func runCondition(_ run: RunContext) throws -> JSONObject {
     let consumers = run.params.int("consumers")
     let items = run.params.int("items")
     let notifyAll = run.params.string("notify") == "all"
-    let detector = DeadlockDetector(control: run.control)
+    let detector = run.deadlockDetector
     let lock = TracedLock("cond-lock", detector: detector)
     let cond = TracedCondition("cond", lock: lock)
     struct Shared { var items: [Int] = []; var done = false; var taken: [Int] = [] }

@@ -41,7 +41,7 @@ private func runDeadlock(_ run: RunContext) throws -> JSONObject {
     let holdMs = run.params.int("holdMs")
     let timeoutMs = run.params.int("timeoutMs")
     let meals = run.params.int("meals")
-    let detector = DeadlockDetector(control: run.control)
+    let detector = run.deadlockDetector
     let forks = (1...count).map { TracedLock("fork-\($0)", detector: detector) }
     // Everyone holds the left fork before anyone reaches right, on the first attempt.
     let allHoldLeft = Rendezvous(parties: count, control: run.control)

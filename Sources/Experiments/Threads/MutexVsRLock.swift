@@ -30,7 +30,7 @@ extension Experiment {
 private func runMutexVsRLock(_ run: RunContext) throws -> JSONObject {
     let recursive = run.params.string("kind") == "recursive"
     let depth = run.params.int("depth")
-    let detector = DeadlockDetector(control: run.control)
+    let detector = run.deadlockDetector
     let lock = TracedLock(recursive ? "rlock" : "lock", recursive: recursive, detector: detector)
     let reached = Atomic<Int>(0)
     run.main.log("\(lock.name) = threading.\(recursive ? "RLock" : "Lock")(); thread-1 acquires it \(depth) times")

@@ -41,7 +41,7 @@ private func runRaceCondition(_ run: RunContext) throws -> JSONObject {
     let expected = workers * increments
     let counter = Atomic<Int>(0)
     let meet = Rendezvous(parties: workers, control: run.control)
-    let detector = DeadlockDetector(control: run.control)
+    let detector = run.deadlockDetector
     let lock = TracedLock("counter-lock", detector: detector)
     run.main.log("counter = 0; \(workers) threads each do counter += 1 \(increments) times\(useLock ? " with lock" : ", no lock")")
     run.main.counter("counter", 0)

@@ -30,7 +30,7 @@ private func runSemaphore(_ run: RunContext) throws -> JSONObject {
     let permits = run.params.int("permits")
     let workers = run.params.int("workers")
     let holdMs = run.params.int("holdMs")
-    let detector = DeadlockDetector(control: run.control)
+    let detector = run.deadlockDetector
     let semaphore = TracedSemaphore("permits", permits: permits, detector: detector)
     let inside = Atomic<Int>(0)
     let peak = Atomic<Int>(0)

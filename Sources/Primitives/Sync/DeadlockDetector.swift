@@ -40,6 +40,26 @@ public final class DeadlockDetector: Sendable {
         self.control = control
     }
 
+    private struct WeakEntry: @unchecked Sendable {
+        // Only read and written under `registry`'s lock.
+        weak var detector: DeadlockDetector?
+    }
+
+    private static let registry = Mutex<[ObjectIdentifier: WeakEntry]>([:])
+
+    /// The run's one detector, so every primitive of a run feeds the same graph however
+    /// the experiment creates them. It lives as long as a primitive of the run uses it.
+    public static func forRun(_ control: RunControl) -> DeadlockDetector {
+        registry.withLock { registry in
+            let key = ObjectIdentifier(control)
+            if let existing = registry[key]?.detector, existing.control === control { return existing }
+            registry = registry.filter { $0.value.detector != nil }
+            let detector = DeadlockDetector(control: control)
+            registry[key] = WeakEntry(detector: detector)
+            return detector
+        }
+    }
+
     /// The first cycle found in this run, if any.
     public var detectedCycle: [WaitForGraph.Edge]? { state.withLock { $0.detected } }
     /// Every lock-order inversion reported so far.
