@@ -18,13 +18,15 @@ extension Experiment {
             so a slow callback delays that worker's next task. Callbacks fire in completion order, \
             which the seeded durations make differ from submission order. The last callback is \
             added to a future that is already done, so it runs at once on the main lane, as Python \
-            does. (With a process pool the parent's result thread would run them: the processes \
-            backend comes with the process experiments.)
+            does. With backend=processes the tasks run in worker processes and every callback runs \
+            back in the parent, on the pool's one result-handler thread, in completion order \
+            (回调函数是在主进程中执行的).
             """,
         parameters: [
             .integer("tasks", 1...1000, default: 5, "Tasks to submit, each with a done-callback."),
             .integer("taskMs", 0...10_000, default: 200, "How long each task sleeps, in milliseconds (before jitter)."),
-            .choice("backend", ["threads"], default: "threads", "Where tasks run: a thread pool (processes come with the process experiments)."),
+            .choice("backend", ["threads", "processes"], default: "threads",
+                    "threads: a thread pool, callbacks on its workers; processes: a process pool, callbacks in the parent."),
             .integer("workers", 1...64, default: 3, "Worker threads in the pool."),
             .integer("jitterPct", 0...100, default: 60, "Each task's duration varies by up to ± this percent, from a seeded sequence."),
             .integer("seed", 0...1_000_000, default: 2, "Seed of the duration sequence."),
@@ -34,6 +36,7 @@ extension Experiment {
 }
 
 private func runCallbacks(_ run: RunContext) throws -> JSONObject {
+    if run.params.string("backend") == "processes" { return try callbacksProcesses(run) }
     let tasks = run.params.int("tasks")
     let workers = run.params.int("workers")
     let durations = taskDurations(count: tasks, baseMs: run.params.int("taskMs"),

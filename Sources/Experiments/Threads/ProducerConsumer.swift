@@ -17,14 +17,16 @@ extension Experiment {
             never rises above capacity. Each item's put and get share a flow arrow, so you can follow \
             every item from its producer to the consumer that got it: each is consumed exactly once. \
             When every producer is joined, main puts one sentinel (None) per consumer; a consumer \
-            that gets one stops. (The processes backend comes with the process experiments.)
+            that gets one stops. With backend=processes every producer and consumer is its own \
+            process and the queue lives in shared memory, as multiprocessing.Queue does.
             """,
         parameters: [
             .integer("producers", 1...16, default: 2, "Producer threads."),
             .integer("consumers", 1...16, default: 2, "Consumer threads."),
             .integer("items", 1...10_000, default: 20, "Items produced in all, split among the producers."),
             .integer("capacity", 1...1000, default: 4, "The queue's maxsize."),
-            .choice("backend", ["threads"], default: "threads", "Threads (processes come with the process experiments)."),
+            .choice("backend", ["threads", "processes"], default: "threads",
+                    "threads: one queue in memory; processes: each producer and consumer a process, the queue in shared memory."),
             .integer("produceMs", 0...10_000, default: 10, "How long producing one item takes, in milliseconds."),
             .integer("consumeMs", 0...10_000, default: 30, "How long consuming one item takes, in milliseconds."),
         ],
@@ -33,6 +35,7 @@ extension Experiment {
 }
 
 private func runProducerConsumer(_ run: RunContext) throws -> JSONObject {
+    if run.params.string("backend") == "processes" { return try producerConsumerProcesses(run) }
     let producers = run.params.int("producers")
     let consumers = run.params.int("consumers")
     let items = run.params.int("items")
