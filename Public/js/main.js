@@ -61,7 +61,8 @@ function message(text) { $('app-message').textContent = text || ''; }
 
 // ---- timeline, log, replay --------------------------------------------------------------------
 const view = new TimeView();
-const overview = new Overview($('overview'), view, () => state.model);
+// (timeline is declared below; the cursor is only asked for when drawing, after start-up)
+const overview = new Overview($('overview'), view, () => state.model, () => timeline.limit);
 const select = (index, from) => {
   if (!state.model || index == null || index < 0) return;
   timeline.select(index);

@@ -7,7 +7,8 @@ import { GUTTER, formatTime } from './timeline.js';
 const H = 34;
 
 export class Overview {
-  constructor(canvas, view, getModel) {
+  constructor(canvas, view, getModel, getCursor = () => null) {
+    this.getCursor = getCursor;
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d');
     this.view = view;
@@ -91,6 +92,14 @@ export class Overview {
     for (const d of m.deadlocks) {
       ctx.fillStyle = '#c0262d';
       ctx.fillRect(GUTTER + (d.ts / extent) * plotW - 1, 0, 2, H);
+    }
+    const cursor = this.getCursor();
+    if (cursor != null) { // replay: how far it has got
+      ctx.fillStyle = 'rgba(255, 255, 255, 0.65)';
+      const xc = GUTTER + Math.min(1, cursor / extent) * plotW;
+      ctx.fillRect(xc, 0, cssW - xc, H);
+      ctx.fillStyle = '#2459c4';
+      ctx.fillRect(xc - 1, 0, 2, H);
     }
     // the window the timeline shows
     const t0 = this.view.t0;
