@@ -26,7 +26,7 @@ export class RunModel {
     this.groups = new Map();     // pid -> {pid, lanes: []}
     this.counters = new Map();   // name -> {name, points: [[ts, value]], min, max}
     this.flows = [];             // [{a, b}] event indices
-    this.flowOpen = new Map();   // flow id -> last event index
+    this.flowOpen = new Map();   // flow id -> index of the flow's first event
     this.deadlocks = [];         // deadlock.detected events
     this.potentials = [];        // deadlock.potential events
     this.types = new Set();
@@ -99,9 +99,11 @@ export class RunModel {
     const L = lane.name;
 
     if (ev.flow != null) {
-      const prev = this.flowOpen.get(ev.flow);
-      if (prev != null) this.flows.push({ a: prev, b: index });
-      this.flowOpen.set(ev.flow, index);
+      // Every later event of a flow is a receiver of its first one: one event.set that wakes
+      // three waiters draws three arrows out of the set, not a chain through the waiters.
+      const origin = this.flowOpen.get(ev.flow);
+      if (origin != null) this.flows.push({ a: origin, b: index });
+      else this.flowOpen.set(ev.flow, index);
     }
 
     switch (type) {

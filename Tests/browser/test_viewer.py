@@ -295,6 +295,7 @@ EVERY_TYPE = [
     {"type": "event.set", "lane": "t1", "event": "E", "flow": 2},
     {"type": "event.clear", "lane": "t1", "event": "E"},
     {"type": "event.wake", "lane": "main", "event": "E", "timedOut": False, "flow": 2},
+    {"type": "event.wake", "lane": "w (pid 9)", "pid": 9, "event": "E", "timedOut": False, "flow": 2},
     {"type": "sem.wait", "lane": "t1", "sem": "S"},
     {"type": "sem.acquire", "lane": "t1", "sem": "S", "available": 0},
     {"type": "sem.release", "lane": "t1", "sem": "S", "available": 1},
@@ -356,7 +357,7 @@ def test_every_event_type_renders_and_unknown_ones_do_not_throw(server, driver):
           for (const lane of m.lanes.values()) for (const track of lane.tracks) for (const s of track) {
             spans[s.kind] = (spans[s.kind] || 0) + (s.end == null ? 0 : 1);
           }
-          done({ spans, flows: m.flows.length, counters: [...m.counters.keys()], deadlocks: m.deadlocks.length,
+          done({ spans, flows: m.flows.length, flowPairs: m.flows.map(f => [m.events[f.a].type, m.events[f.b].type]), counters: [...m.counters.keys()], deadlocks: m.deadlocks.length,
                  potentials: m.potentials.length, rendered: tl.metrics.renderedEvents, events: m.events.length,
                  groups: m.groups.size, deadlocked: [...m.lanes.values()].filter(l => l.deadlocked).map(l => l.name).sort() });
         })().catch(e => done({ error: String(e && e.stack || e) }));
@@ -368,7 +369,11 @@ def test_every_event_type_renders_and_unknown_ones_do_not_throw(server, driver):
         assert spans.get(kind, 0) >= 1, f"no closed {kind} span in {spans}"
     assert spans["lock-hold"] == 2  # recursive acquire: depth 1 and depth 2
     assert spans["lock-wait"] == 2  # one acquired, one timed out
-    assert result["flows"] == 4
+    assert result["flows"] == 5
+    # one set woke two waiters: both arrows start at the set
+    assert sorted(result["flowPairs"]) == sorted([["task.submit", "task.start"], ["event.set", "event.wake"],
+                                                  ["event.set", "event.wake"], ["queue.put", "queue.get"],
+                                                  ["pipe.send", "pipe.recv"]])
     assert result["counters"] == ["depth"]
     assert result["deadlocks"] == 2 and result["potentials"] == 1
     assert result["groups"] == 2  # pid 1 and the worker process pid 9
