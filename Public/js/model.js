@@ -250,7 +250,7 @@ export class RunModel {
     if (WAIT_PAIRS[type]) {
       const rule = WAIT_PAIRS[type];
       const key = `${L}|${rule.kind}|${ev[rule.key] ?? ''}`;
-      const label = ev[rule.key] != null ? `${rule.kind.replace('-wait', '')} ${ev[rule.key]}` : rule.kind;
+      const label = ev[rule.key] != null ? `wait ${ev[rule.key]}` : `wait (${rule.kind.replace('-wait', '')})`;
       this.open.set(key, this.openSpan(lane, TRACK.BLOCK, rule.kind, label, ev, index));
       return;
     }
