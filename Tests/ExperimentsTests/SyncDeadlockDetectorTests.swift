@@ -69,6 +69,25 @@ import Tracing
         #expect(events.of("deadlock.detected").count == 1)
     }
 
+    @Test func locksTakenInBothOrdersAreFlaggedEvenWhenNothingHangs() {
+        let (outcome, events) = run { run in
+            let a = TracedLock("A", detector: run.deadlockDetector), b = TracedLock("B", detector: run.deadlockDetector)
+            run.spawn("t1") { lane in
+                try a.acquire(on: lane); try b.acquire(on: lane)
+                b.release(on: lane); a.release(on: lane)
+            }.join()
+            run.spawn("t2") { lane in
+                try b.acquire(on: lane); try a.acquire(on: lane)
+                a.release(on: lane); b.release(on: lane)
+            }.join()
+            return [:]
+        }
+        #expect(outcome.status == .completed)
+        let potential = events.of("deadlock.potential")
+        #expect(potential.count == 1)
+        #expect(potential.first?.lane == "t2" && potential.first?.fields["order"] == ["B", "A"])
+    }
+
     @Test func aTimedWaitIsNotADeadlock() {
         let (outcome, events) = run { run in
             let detector = run.deadlockDetector
