@@ -88,6 +88,47 @@ import Tracing
         #expect(potential.first?.lane == "t2" && potential.first?.fields["order"] == ["B", "A"])
     }
 
+    /// A signalling semaphore (bounded-buffer "empty slots") is released by lanes that
+    /// never took it: the producer waiting on permits only it holds is not deadlocked.
+    @Test func aSignallingSemaphoreIsNeverMistakenForADeadlock() {
+        let (outcome, events) = run { run in
+            let slots = TracedSemaphore("slots", permits: 1, signalling: true, detector: run.deadlockDetector)
+            let filled = Rendezvous(parties: 2, control: run.control)
+            run.spawn("producer") { lane in
+                try slots.acquire(on: lane)
+                try filled.arrive()
+                try slots.acquire(on: lane)  // waits for the consumer to free a slot
+            }
+            run.spawn("consumer") { lane in
+                try filled.arrive()
+                try run.sleep(ms: 20, on: lane)
+                slots.release(on: lane)
+            }
+            return [:]
+        }
+        #expect(outcome.status == .completed)
+        #expect(events.of("deadlock.detected").isEmpty)
+    }
+
+    @Test func aSemaphoreReleasedByANonHolderLeavesTheGraph() {
+        let (outcome, events) = run { run in
+            let slots = TracedSemaphore("slots", permits: 1, detector: run.deadlockDetector)
+            let main = run.main
+            slots.release(on: main)  // a release by a lane that took nothing: a signal
+            try slots.acquire(on: main)
+            try slots.acquire(on: main)
+            let helper = run.spawn("helper") { lane in
+                try run.sleep(ms: 20, on: lane)
+                slots.release(on: lane)
+            }
+            try slots.acquire(on: main)  // only main holds permits, yet the helper frees one
+            helper.join()
+            return [:]
+        }
+        #expect(outcome.status == .completed)
+        #expect(events.of("deadlock.detected").isEmpty)
+    }
+
     @Test func aTimedWaitIsNotADeadlock() {
         let (outcome, events) = run { run in
             let detector = run.deadlockDetector

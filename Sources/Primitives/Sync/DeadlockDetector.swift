@@ -83,6 +83,12 @@ public final class DeadlockDetector: Sendable {
         control.stop(.deadlocked)
     }
 
+    /// `resource` says nothing certain about deadlock any more (a semaphore released by a
+    /// lane that never took it): its holders and waits leave the graph.
+    public func forget(_ resource: String) {
+        state.withLock { $0.waitFor.forget(resource) }
+    }
+
     public func stoppedWaiting(_ lane: Lane) {
         state.withLock { $0.waitFor.stopsWaiting(lane.name) }
     }

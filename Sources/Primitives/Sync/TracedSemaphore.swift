@@ -5,8 +5,13 @@ import Tracing
 /// Python's `threading.Semaphore(permits)`, traced: `sem.wait {sem}` when no permit is
 /// free, `sem.acquire {sem, available}`, `sem.release {sem, available}` (with a `flow`
 /// to the waiter the permit goes to) and a `counter` of free permits named after it.
-/// Holders feed the run's wait-for graph, so a cycle through a semaphore is detected
-/// once every holder that could release a permit is blocked too.
+///
+/// Used as a pool of permits (`with sem:` — each lane releases what it took), its
+/// holders feed the run's wait-for graph, so a cycle through it is detected once every
+/// holder that could release a permit is blocked too. A semaphore used as a signal —
+/// released by lanes that never took it — could be released by anyone, so its waits
+/// say nothing certain about deadlock: make it with `signalling: true`, and one that
+/// turns out to be released by a non-holder leaves the graph from then on.
 public final class TracedSemaphore: Sendable {
     public let name: String
     public let detector: DeadlockDetector
@@ -16,16 +21,21 @@ public final class TracedSemaphore: Sendable {
         var available: Int
         var waiters = 0
         var handoffs: [Int] = []
+        /// lane → permits it took and has not released.
+        var holders: [String: Int] = [:]
+        var signalling: Bool
     }
 
     private let state: Mutex<State>
 
-    public init(_ name: String, permits: Int, detector: DeadlockDetector) {
+    public init(_ name: String, permits: Int, signalling: Bool = false, detector: DeadlockDetector) {
         self.name = name
         self.detector = detector
         self.monitor = Monitor(control: detector.control)
-        self.state = Mutex(State(available: permits))
+        self.state = Mutex(State(available: permits, signalling: signalling))
     }
+
+    private var inGraph: Bool { !state.withLock { $0.signalling } }
 
     public var available: Int { state.withLock { $0.available } }
 
@@ -33,12 +43,12 @@ public final class TracedSemaphore: Sendable {
     @discardableResult
     public func acquire(on lane: Lane, timeoutMs: Int? = nil) throws(RunInterrupted) -> Bool {
         if monitor.withLock({ take(lane, waited: false) }) {
-            detector.acquired(name, by: lane, isLock: false)
+            if inGraph { detector.acquired(name, by: lane, isLock: false) }
             return true
         }
         let deadline = timeoutMs.map { Monitor.deadline(afterMs: $0) }
         lane.emit("sem.wait", ["sem": .string(name), "available": 0])
-        detector.willWait(lane, for: name, timed: deadline != nil)
+        if inGraph { detector.willWait(lane, for: name, timed: deadline != nil) }
         let taken: Bool
         do {
             taken = try monitor.withLock { () throws(RunInterrupted) -> Bool in
@@ -55,7 +65,7 @@ public final class TracedSemaphore: Sendable {
         }
         detector.stoppedWaiting(lane)
         if taken {
-            detector.acquired(name, by: lane, isLock: false)
+            if inGraph { detector.acquired(name, by: lane, isLock: false) }
         } else {
             lane.emit("sem.timeout", ["sem": .string(name), "timeoutMs": .int(timeoutMs ?? 0)])
         }
@@ -66,6 +76,7 @@ public final class TracedSemaphore: Sendable {
         let taken: (available: Int, flow: Int?)? = state.withLock { state in
             guard state.available > 0 else { return nil }
             state.available -= 1
+            state.holders[lane.name, default: 0] += 1
             let flow = waited && !state.handoffs.isEmpty ? state.handoffs.removeFirst() : nil
             return (state.available, flow)
         }
@@ -77,20 +88,32 @@ public final class TracedSemaphore: Sendable {
 
     /// Returns a permit (any lane may, as in Python).
     public func release(on lane: Lane) {
-        monitor.withLock {
-            let (available, flow): (Int, Int?) = state.withLock { state in
+        let leavesGraph: Bool = monitor.withLock {
+            let (available, flow, leavesGraph): (Int, Int?, Bool) = state.withLock { state in
                 state.available += 1
+                var leavesGraph = false
+                if let held = state.holders[lane.name], held > 0 {
+                    state.holders[lane.name] = held > 1 ? held - 1 : nil
+                } else if !state.signalling {
+                    state.signalling = true
+                    leavesGraph = true
+                }
                 var flow: Int?
                 if state.waiters > state.handoffs.count {
                     flow = lane.recorder.nextFlow()
                     state.handoffs.append(flow!)
                 }
-                return (state.available, flow)
+                return (state.available, flow, leavesGraph)
             }
             lane.emit("sem.release", flow: flow, ["sem": .string(name), "available": .int(available)])
             lane.counter(name, available)
             monitor.signal()
+            return leavesGraph
         }
-        detector.released(name, by: lane, isLock: false)
+        if leavesGraph {
+            detector.forget(name)
+        } else if inGraph {
+            detector.released(name, by: lane, isLock: false)
+        }
     }
 }

@@ -41,6 +41,13 @@ public struct WaitForGraph: Sendable, Equatable {
     }
 
     public mutating func waits(_ lane: String, for resource: String) { waits[lane] = resource }
+
+    /// Drops every holder of and wait for `resource`.
+    public mutating func forget(_ resource: String) {
+        holders[resource] = nil
+        holderOrder[resource] = nil
+        waits = waits.filter { $0.value != resource }
+    }
     public mutating func stopsWaiting(_ lane: String) { waits[lane] = nil }
 
     public func holders(of resource: String) -> [String] { holderOrder[resource] ?? [] }
