@@ -79,6 +79,7 @@ private func runDeadlock(_ run: RunContext) throws -> JSONObject {
                 try left.acquire(on: lane)
                 if attempt == 1 { try allHoldLeft.arrive() }
                 try run.sleep(ms: holdMs, on: lane)
+                lane.log("holding \(left.name) (left); reaching for \(right.name) (right)")
                 let gotRight: Bool = switch strategy {
                 case "trylock": try right.acquire(on: lane, blocking: false)
                 case "timeout": try right.acquire(on: lane, timeoutMs: timeoutMs)
