@@ -67,7 +67,7 @@ def test_catalog_lists_every_experiment(server, driver):
     # choosing one builds its form with the defaults filled, and the curl command
     exp = expected[0]
     driver.find_element(By.CSS_SELECTOR, f'[data-experiment="{exp["id"]}"]').click()
-    WebDriverWait(driver, 10).until(lambda d: f"experiment={exp['id']}" in d.current_url)
+    WebDriverWait(driver, 20).until(lambda d: f"experiment={exp['id']}" in d.current_url)
     for p in exp["parameters"]:
         field = driver.find_element(By.CSS_SELECTOR, f'[data-param="{p["name"]}"]')
         if p["type"] == "boolean" and not p.get("enum"):
@@ -166,22 +166,22 @@ def test_replay_of_a_finished_run_reaches_its_end(server, driver):
     driver.get(server.url(f"/?run={run['id']}"))
     wait_status(driver, "completed")
     wait_all_drawn(driver, server)
-    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "replay").is_displayed())
+    WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "replay").is_displayed())
 
     # scrub to the start: almost nothing is drawn
     driver.execute_script("""
         const s = document.getElementById('replay-scrubber');
         s.value = '0'; s.dispatchEvent(new Event('input', {bubbles: true}));""")
-    WebDriverWait(driver, 10).until(lambda d: int(body(d, "eventsRendered")) < run["eventCount"])
+    WebDriverWait(driver, 20).until(lambda d: int(body(d, "eventsRendered")) < run["eventCount"])
     assert body(driver, "replay") == "paused"
 
     # play at 8x to the end, with the keyboard-usable controls
     speed = driver.find_element(By.ID, "replay-speed")
     driver.execute_script("arguments[0].value = '8'; arguments[0].dispatchEvent(new Event('change'))", speed)
     driver.find_element(By.ID, "replay-play").click()
-    WebDriverWait(driver, 10).until(lambda d: body(d, "replay") in ("playing", "ended"))
+    WebDriverWait(driver, 20).until(lambda d: body(d, "replay") in ("playing", "ended"))
     WebDriverWait(driver, 60).until(lambda d: body(d, "replay") == "ended")
-    WebDriverWait(driver, 10).until(lambda d: body(d, "eventsRendered") == str(run["eventCount"]))
+    WebDriverWait(driver, 20).until(lambda d: body(d, "eventsRendered") == str(run["eventCount"]))
     assert body(driver, "runStatus") == "completed"
     screenshot(driver, "replay-end")
     assert_console_clean(driver)
@@ -193,7 +193,7 @@ def test_browser_console_has_no_errors(server, driver):
     WebDriverWait(driver, 20).until(lambda d: body(d, "catalog") is not None)
     for el in driver.find_elements(By.CSS_SELECTOR, "[data-experiment]"):
         el.click()
-        WebDriverWait(driver, 5).until(
+        WebDriverWait(driver, 20).until(
             lambda d: f"experiment={el.get_attribute('data-experiment')}" in d.current_url)
     driver.get(server.url("/?experiment=thread-pool&workers=2&tasks=4&taskMs=10&autorun=1"))
     wait_status(driver, "completed")
@@ -202,12 +202,12 @@ def test_browser_console_has_no_errors(server, driver):
     driver.execute_script("""
         const s = document.getElementById('log-type');
         s.value = 'task.start'; s.dispatchEvent(new Event('change'));""")
-    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".log-row:not([hidden])"))
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".log-row:not([hidden])"))
     rows = driver.find_elements(By.CSS_SELECTOR, ".log-row:not([hidden])")
     assert all(r.find_elements(By.TAG_NAME, "span")[3].text == "task.start" for r in rows)
     rows[0].click()
     index = int(rows[0].get_attribute("data-index"))
-    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.interleave.timeline.selected") == index)
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return window.interleave.timeline.selected") == index)
     # wheel zoom, keyboard pan and the exports must not throw
     driver.execute_script("""
         const c = document.getElementById('timeline');
@@ -216,7 +216,7 @@ def test_browser_console_has_no_errors(server, driver):
         c.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowLeft', bubbles: true}));
         document.getElementById('export-png').click();
         document.getElementById('export-ndjson').click();""")
-    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.interleave.view.follow") is False)
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return window.interleave.view.follow") is False)
     # keyboard only: focus the timeline, step through events with N / P
     driver.execute_script("""
         const s = document.getElementById('log-type');
@@ -226,8 +226,8 @@ def test_browser_console_has_no_errors(server, driver):
     canvas.send_keys("0")
     driver.execute_script("window.interleave.timeline.select(-1)")
     canvas.send_keys("nnnp")
-    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return window.interleave.timeline.selected") == 1)
-    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, '.log-row.selected[data-index="1"]'))
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return window.interleave.timeline.selected") == 1)
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, '.log-row.selected[data-index="1"]'))
     assert "seq: 1" in driver.find_element(By.ID, "tooltip").text
     # the exports landed: the NDJSON is the whole trace, the PNG is a PNG
     run_id = driver.execute_script("return window.interleave.state.run.id")
@@ -428,10 +428,10 @@ def test_live_run_is_followed_until_the_user_pans_and_timeline_click_finds_the_l
     size = canvas.size
     ActionChains(driver).move_to_element_with_offset(
         canvas, int(pos["x"] - size["width"] / 2), int(pos["y"] - size["height"] / 2)).click().perform()
-    WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.interleave.timeline.selected") >= 0)
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return window.interleave.timeline.selected") >= 0)
     selected = driver.execute_script("return window.interleave.timeline.selected")
     ev = driver.execute_script("return window.interleave.state.model.events[arguments[0]]", selected)
-    WebDriverWait(driver, 10).until(
+    WebDriverWait(driver, 20).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, f'.log-row.selected[data-index="{selected}"]'))
     row = driver.find_element(By.CSS_SELECTOR, ".log-row.selected")
     assert row.find_elements(By.TAG_NAME, "span")[3].text == ev["type"]
@@ -454,7 +454,7 @@ def test_cancel_button_stops_a_live_run(server, driver):
     driver.get(server.url("/?" + urlencode({"experiment": "thread-pool", **params, "autorun": 1})))
     WebDriverWait(driver, 30).until(lambda d: body(d, "runStatus") == "running")
     button = driver.find_element(By.ID, "run-cancel")
-    WebDriverWait(driver, 10).until(lambda d: button.is_displayed())
+    WebDriverWait(driver, 20).until(lambda d: button.is_displayed())
     button.click()
     wait_status(driver, "cancelled", timeout=60)
     run = wait_all_drawn(driver, server)
