@@ -62,6 +62,7 @@ private func runDeadlock(_ run: RunContext) throws -> JSONObject {
         threads.append(run.spawn("philosopher-\(index)") { lane in
             if strategy == "ordered" {
                 let (first, second) = index == count ? (right, left) : (left, right)
+                lane.log("global order: \(first.name) first (the lower number), then \(second.name)")
                 for _ in 0..<meals {
                     try first.acquire(on: lane)
                     try run.sleep(ms: holdMs, on: lane)
