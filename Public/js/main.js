@@ -233,6 +233,8 @@ async function followEvents(run, model, token) {
     if (state.timing.firstEvent == null) state.timing.firstEvent = performance.now();
     model.addBatch(batch);
     if (model.end && !isFinished(document.body.dataset.runStatus)) {
+      // run.end carries the summary: show it with the final status, so both change together
+      renderSummary($('summary'), model.end.summary, model.end.status);
       setStatus(model.end.status || 'completed');
     } else if (document.body.dataset.runStatus === 'queued') setStatus('running');
     log.update();

@@ -112,6 +112,7 @@ def test_deep_linked_thread_pool_draws_one_lane_per_worker(server, driver):
     assert len(drawn_threads) == 3
     assert {name for name, _ in drawn} == {e["lane"] for e in events}
     # the verdict is on screen, and the URL now names the run (shareable, no autorun)
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "verdict"))
     assert driver.find_element(By.ID, "verdict").text == run["summary"]["verdict"]
     assert "autorun" not in driver.current_url and f"run={run['id']}" in driver.current_url
     screenshot(driver, "thread-pool")
@@ -202,9 +203,12 @@ def test_browser_console_has_no_errors(server, driver):
     driver.execute_script("""
         const s = document.getElementById('log-type');
         s.value = 'task.start'; s.dispatchEvent(new Event('change'));""")
-    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".log-row:not([hidden])"))
+    # the table re-renders on the next frame: wait until every visible row is a task.start
+    shown_types = "return [...document.querySelectorAll('.log-row:not([hidden])')].map(r => r.children[3].textContent)"
+    WebDriverWait(driver, 20).until(
+        lambda d: (lambda types: types and all(t == "task.start" for t in types))(d.execute_script(shown_types)))
     rows = driver.find_elements(By.CSS_SELECTOR, ".log-row:not([hidden])")
-    assert all(r.find_elements(By.TAG_NAME, "span")[3].text == "task.start" for r in rows)
+    assert len(rows) == 4  # four tasks
     rows[0].click()
     index = int(rows[0].get_attribute("data-index"))
     WebDriverWait(driver, 20).until(lambda d: d.execute_script("return window.interleave.timeline.selected") == index)
