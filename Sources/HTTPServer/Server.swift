@@ -88,18 +88,23 @@ public final class Server: @unchecked Sendable {
 
     /// Ends every live stream, stops accepting, and stops the daemon.
     public func stop() {
-        let (daemon, streams): (OpaquePointer?, [StreamConnection]) = lock.withLock { state in
-            guard !state.stopping else { return (nil, []) }
+        let daemon: OpaquePointer? = lock.withLock { state in
+            guard !state.stopping else { return nil }
             state.stopping = true
-            return (state.daemon, Array(state.streams.values))
+            return state.daemon
         }
         guard let daemon else { return }
-        // Suspended connections must be resumed before MHD_stop_daemon; ending their
-        // streams makes them finish and close.
-        for stream in streams { stream.finishForShutdown() }
         let socket = MHD_quiesce_daemon(daemon)
-        // Give resumed streams a moment to flush their last bytes.
-        for _ in 0..<100 where lock.withLock({ !$0.streams.isEmpty }) { usleep(10_000) }
+        // libmicrohttpd panics (abort) if MHD_stop_daemon finds a suspended connection,
+        // and closing a stream early cuts its last events off. So end every stream
+        // (each is resumed and sends what it has, then its end), and wait until all are
+        // gone — bounded, re-ending any that registered meanwhile.
+        for _ in 0..<500 {
+            let streams = lock.withLock { Array($0.streams.values) }
+            if streams.isEmpty { break }
+            for stream in streams { stream.finishForShutdown() }
+            usleep(10_000)
+        }
         MHD_stop_daemon(daemon)
         if socket >= 0 { close(socket) }
         lock.withLock { $0.daemon = nil }
@@ -108,7 +113,12 @@ public final class Server: @unchecked Sendable {
     var isStopping: Bool { lock.withLock { $0.stopping } }
 
     fileprivate func register(_ stream: StreamConnection) {
-        lock.withLock { $0.streams[ObjectIdentifier(stream)] = stream }
+        let stopping = lock.withLock { state in
+            state.streams[ObjectIdentifier(stream)] = stream
+            return state.stopping
+        }
+        // A stream that starts while the server stops must never suspend.
+        if stopping { stream.finishForShutdown() }
     }
 
     fileprivate func unregister(_ stream: StreamConnection) {
