@@ -37,7 +37,9 @@ public final class ExperimentRun: Sendable {
         self.deadlineMs = deadlineMs
         let control = RunControl()
         self.context = RunContext(runID: id, experiment: experiment.id, params: params,
-                                  recorder: TraceRecorder(capacity: capacity), control: control)
+                                  recorder: TraceRecorder(capacity: capacity, deliverWake: { wake in
+                                      Scheduler.shared.after(ms: 2, wake)
+                                  }), control: control)
         // A private control: waiting for the outcome must not be interrupted by the run's own stop.
         self.finishedMonitor = Monitor(control: RunControl())
     }

@@ -19,6 +19,7 @@ public final class TraceRecorder: Sendable {
         var dropped = 0
         var finished = false
         var waiters: [@Sendable () -> Void] = []
+        var wakeScheduled = false
     }
 
     private let state = Mutex(State())
@@ -26,9 +27,19 @@ public final class TraceRecorder: Sendable {
     private let flowCounter = Atomic<Int>(0)
     private let processID = getpid()
 
-    public init(startNs: UInt64 = interleave_monotonic_ns(), capacity: Int = 500_000) {
+    /// Hands subscriber wake-ups to another thread (nil: wake them inline).
+    public typealias WakeDelivery = @Sendable (@escaping @Sendable () -> Void) -> Void
+    private let deliverWake: WakeDelivery?
+
+    /// With `deliverWake`, an emit that finds subscribers waiting does not wake them
+    /// itself — that could mean hundreds of connection resumes on the traced thread —
+    /// but asks `deliverWake` to, once per batch: emits while a wake-up is pending
+    /// cost nothing extra.
+    public init(startNs: UInt64 = interleave_monotonic_ns(), capacity: Int = 500_000,
+                deliverWake: WakeDelivery? = nil) {
         self.startNs = startNs
         self.capacity = capacity
+        self.deliverWake = deliverWake
     }
 
     /// A fresh id to put on both ends of a hand-off (`flow`).
@@ -71,13 +82,29 @@ public final class TraceRecorder: Sendable {
             let event = make(state.events.count, state.lastTs)
             state.lastTs = event.ts
             state.events.append(event)
+            guard !state.waiters.isEmpty else { return (event.seq, []) }
+            if deliverWake != nil {
+                if state.wakeScheduled { return (event.seq, []) }
+                state.wakeScheduled = true
+                return (event.seq, [{ [self] in wakeWaiters() }])
+            }
             let wake = state.waiters
-            if !wake.isEmpty { state.waiters.removeAll(keepingCapacity: true) }
+            state.waiters.removeAll(keepingCapacity: true)
             return (event.seq, wake)
         }
-        for waiter in wake { waiter() }
+        if let deliverWake, let first = wake.first { deliverWake(first) } else { for waiter in wake { waiter() } }
         costNs.add(interleave_monotonic_ns() &- entered, ordering: .relaxed)
         return seq
+    }
+
+    private func wakeWaiters() {
+        let wake = state.withLock { state in
+            state.wakeScheduled = false
+            let wake = state.waiters
+            state.waiters.removeAll(keepingCapacity: true)
+            return wake
+        }
+        for waiter in wake { waiter() }
     }
 
     /// No more events will be accepted; every subscriber is woken to see the end.

@@ -55,4 +55,20 @@ import Foundation
         #expect(recorder.read(from: 4, limit: 100).finished)
         #expect(recorder.emit("log", lane: "main") == nil, "a finished trace accepts nothing")
     }
+
+    @Test func deferredWakeUpsAreCoalescedOffTheEmittingThread() {
+        let handedOver = Mutex<[@Sendable () -> Void]>([])
+        let recorder = TraceRecorder(deliverWake: { wake in handedOver.withLock { $0.append(wake) } })
+        let woken = Atomic<Int>(0)
+        _ = recorder.read(from: 0, limit: 10, onMore: { woken.add(1, ordering: .relaxed) })
+        for _ in 0..<5 { recorder.emit("log", lane: "main") }
+        #expect(woken.load(ordering: .relaxed) == 0, "the emitting thread woke nobody itself")
+        #expect(handedOver.withLock { $0.count } == 1, "five emits, one hand-off")
+        handedOver.withLock { $0 }.first?()
+        #expect(woken.load(ordering: .relaxed) == 1)
+        // A subscriber that waits again gets a fresh hand-off on the next emit.
+        _ = recorder.read(from: 5, limit: 10, onMore: { woken.add(1, ordering: .relaxed) })
+        recorder.emit("log", lane: "main")
+        #expect(handedOver.withLock { $0.count } == 2)
+    }
 }
