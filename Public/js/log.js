@@ -124,6 +124,9 @@ export class EventLog {
     if (scroll) {
       const pos = upperBound(this.rows, index - 1, (i) => i);
       if (this.rows[pos] === index) {
+        // size the scroll area first: rows may have arrived since the last frame, and a
+        // scrollTop beyond the old height would be clamped (to 0 on a fresh page)
+        this.spacer.style.height = `${this.visibleCount() * ROW_H}px`;
         const top = pos * ROW_H;
         if (top < this.el.scrollTop || top > this.el.scrollTop + this.el.clientHeight - ROW_H) {
           this.el.scrollTop = Math.max(0, top - this.el.clientHeight / 2);

@@ -67,8 +67,29 @@ const select = (index, from) => {
   if (!state.model || index == null || index < 0) return;
   timeline.select(index);
   log.select(index, from !== 'log');
-  if (from === 'log') timeline.reveal(index);
+  if (from === 'log' || from === 'link') timeline.reveal(index);
+  syncUrl();
 };
+let urlTimer = null;
+view.listeners.add(() => { clearTimeout(urlTimer); urlTimer = setTimeout(syncUrl, 300); });
+
+/** Apply a link's view=<t0>,<t1> and event=<seq> once its run is loaded. */
+function applyLinkedView(q) {
+  const m = state.model;
+  if (!m) return;
+  const range = (q.get('view') || '').split(',').map(Number);
+  if (range.length === 2 && range.every(isFinite) && range[1] > range[0]) {
+    view.follow = false;
+    view.t0 = range[0];
+    view.scale = view.plotWidth / (range[1] - range[0]);
+    view.changed();
+  }
+  const seq = Number(q.get('event'));
+  if (q.has('event') && isFinite(seq)) {
+    const index = m.events[seq]?.seq === seq ? seq : m.events.findIndex((e) => e.seq === seq);
+    if (index >= 0) select(index, 'link');
+  }
+}
 const timeline = new Timeline($('timeline'), view, {
   tooltip: $('tooltip'),
   onSelect: select,
@@ -119,6 +140,12 @@ function syncUrl() {
   }
   if (state.run) q.set('run', state.run.id);
   if (state.compare) q.set('compare', state.compare.run.id);
+  if (state.run && state.model && !view.follow) {
+    // the time window on screen (µs), so a shared link opens on the same stretch of the run
+    q.set('view', `${Math.round(view.t0)},${Math.round(view.t0 + view.plotWidth / view.scale)}`);
+  }
+  const sel = state.model?.events[timeline.selected];
+  if (sel && typeof sel.seq === 'number') q.set('event', String(sel.seq));
   const url = `${location.pathname}${q.toString() ? `?${q}` : ''}`;
   if (url !== `${location.pathname}${location.search}`) history.replaceState(null, '', url);
 }
@@ -401,7 +428,12 @@ async function start() {
   // Open a linked run at once, while the catalog loads; the timeline is what the link is for,
   // so the lesson and form start folded (one click on the title opens them).
   if (runId) $('experiment-details').open = false;
-  if (runId) openRun(runId).then(() => { if (compareId) openCompare(compareId); });
+  if (runId) {
+    openRun(runId).then(() => {
+      applyLinkedView(q);
+      if (compareId) openCompare(compareId);
+    });
+  }
   try {
     state.experiments = await api.experiments();
   } catch (err) {

@@ -465,3 +465,27 @@ def test_cancel_button_stops_a_live_run(server, driver):
     assert run["status"] == "cancelled"
     assert not driver.find_element(By.ID, "run-cancel").is_displayed()
     assert_console_clean(driver)
+
+
+def test_a_shared_link_restores_the_time_window_and_the_selected_event(server, driver):
+    run = server.post_json("/api/runs", {"experiment": "thread-pool", "params": {"workers": 2}})
+    run = server.wait_finished(run["id"])
+    events = server.events(run["id"])
+    target = events[len(events) // 2]
+    t0, t1 = max(0, target["ts"] - 5000), target["ts"] + 5000
+    driver.get(server.url(f"/?run={run['id']}&view={t0},{t1}&event={target['seq']}"))
+    wait_status(driver, run["status"])
+    wait_all_drawn(driver, server)
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return window.interleave.timeline.selected") >= 0)
+    view = driver.execute_script(
+        "const v = window.interleave.view; return [v.follow, v.t0, v.t0 + v.plotWidth / v.scale]")
+    assert view[0] is False
+    assert abs(view[1] - t0) < 1 and abs(view[2] - t1) < 1
+    selected = driver.execute_script("return window.interleave.state.model.events[window.interleave.timeline.selected].seq")
+    assert selected == target["seq"]
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".log-row.selected"))
+    # and the page's own URL says the same, ready to be shared again
+    WebDriverWait(driver, 20).until(lambda d: f"view={t0}%2C{t1}" in d.current_url or f"view={t0},{t1}" in d.current_url)
+    assert f"event={target['seq']}" in driver.current_url
+    screenshot(driver, "shared-view")
+    assert_console_clean(driver)
