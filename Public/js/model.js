@@ -8,7 +8,7 @@ export const TRACK = { TASK: 0, BLOCK: 1, LOCK: 2 };
 
 // Blocking waits that end with a specific event on the same lane: start type -> [end types, key field, kind].
 const WAIT_PAIRS = {
-  'sem.wait': { ends: ['sem.acquire'], key: 'sem', kind: 'sem-wait' },
+  'sem.wait': { ends: ['sem.acquire', 'sem.timeout'], key: 'sem', kind: 'sem-wait' },
   'event.wait': { ends: ['event.wake'], key: 'event', kind: 'event-wait' },
   'cond.wait': { ends: ['cond.wake'], key: 'cond', kind: 'cond-wait' },
   'barrier.wait': { ends: ['barrier.pass'], key: 'barrier', kind: 'barrier-wait' },
@@ -247,6 +247,22 @@ export class RunModel {
         break;
     }
 
+    // A put into a full queue (or a get from an empty one) that blocks rather than fails is
+    // marked {waiting: true}: the actor is blocked until its put/get goes through.
+    if ((type === 'queue.full' || type === 'queue.empty') && ev.waiting) {
+      const key = `${L}|qwait|${ev.queue ?? ''}|${type === 'queue.full' ? 'put' : 'get'}`;
+      this.open.set(key, this.openSpan(lane, TRACK.BLOCK, 'queue-wait',
+        `wait: ${ev.queue ?? 'queue'} ${type === 'queue.full' ? 'full' : 'empty'}`, ev, index));
+      this.instant(lane, index);
+      return;
+    }
+    if (type === 'queue.put' || type === 'queue.get') {
+      const key = `${L}|qwait|${ev.queue ?? ''}|${type === 'queue.put' ? 'put' : 'get'}`;
+      const span = this.open.get(key);
+      if (span) { this.open.delete(key); this.closeSpan(span, ev, index); }
+      this.instant(lane, index);
+      return;
+    }
     if (WAIT_PAIRS[type]) {
       const rule = WAIT_PAIRS[type];
       const key = `${L}|${rule.kind}|${ev[rule.key] ?? ''}`;
@@ -261,7 +277,7 @@ export class RunModel {
       if (span) {
         this.open.delete(key);
         this.closeSpan(span, ev, index);
-        if (ev.timedOut) span.timedOut = true;
+        if (ev.timedOut || type.endsWith('.timeout')) span.timedOut = true;
       }
       this.instant(lane, index); // wakes/acquires/passes are hand-off ends too
       return;

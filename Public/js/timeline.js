@@ -762,7 +762,9 @@ export class Timeline {
       const s = h.span;
       const end = s.end == null ? null : s.end;
       const what = { 'lock-wait': 'waiting for lock', 'lock-hold': s.contended ? 'holding lock (others waiting)' : 'holding lock',
-        'io': 'blocked in IO / sleep', 'task': 'running' }[s.kind] || s.kind;
+        'io': 'blocked in IO / sleep', 'task': 'running', 'sem-wait': 'waiting for a semaphore permit',
+        'event-wait': 'waiting for an event', 'cond-wait': 'waiting on a condition',
+        'barrier-wait': 'waiting at a barrier', 'queue-wait': 'blocked on a queue', 'generic': 'span' }[s.kind] || s.kind;
       lines.push(`${what}: ${s.lock ?? s.label}`);
       lines.push(`${formatTime(s.start)} → ${end == null ? 'still going' : formatTime(end)}${end == null ? '' : ` (${formatTime(end - s.start)})`}`);
       if (s.timedOut) lines.push('timed out');

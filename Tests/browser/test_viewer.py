@@ -305,6 +305,7 @@ EVERY_TYPE = [
     {"type": "sem.release", "lane": "t1", "sem": "S", "available": 1},
     {"type": "cond.wait", "lane": "t1"}, {"type": "cond.notify", "lane": "main"}, {"type": "cond.wake", "lane": "t1"},
     {"type": "barrier.wait", "lane": "t1"}, {"type": "barrier.pass", "lane": "t1"},
+    {"type": "queue.full", "lane": "main", "queue": "q", "waiting": True},
     {"type": "queue.put", "lane": "main", "queue": "q", "item": 1, "size": 1, "flow": 3},
     {"type": "queue.get", "lane": "w (pid 9)", "pid": 9, "queue": "q", "item": 1, "size": 0, "flow": 3},
     {"type": "queue.full", "lane": "main", "queue": "q"}, {"type": "queue.empty", "lane": "main", "queue": "q"},
@@ -369,7 +370,8 @@ def test_every_event_type_renders_and_unknown_ones_do_not_throw(server, driver):
     assert "error" not in result, result.get("error")
     assert result["events"] == result["rendered"] == len(events)
     spans = result["spans"]
-    for kind in ("task", "lock-wait", "lock-hold", "io", "event-wait", "sem-wait", "cond-wait", "barrier-wait", "generic"):
+    for kind in ("task", "lock-wait", "lock-hold", "io", "event-wait", "sem-wait", "cond-wait", "barrier-wait",
+                 "queue-wait", "generic"):
         assert spans.get(kind, 0) >= 1, f"no closed {kind} span in {spans}"
     assert spans["lock-hold"] == 2  # recursive acquire: depth 1 and depth 2
     assert spans["lock-wait"] == 2  # one acquired, one timed out
