@@ -54,6 +54,15 @@ class Server:
         return self.get_json("/api/experiments")
 
 
+def _die_with_parent():
+    """In the child: get SIGTERM if pytest itself dies (killed, timed out), so no server is left."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 @pytest.fixture(scope="session")
 def server():
     binary = os.environ.get("INTERLEAVE_BIN", os.path.join(ROOT, ".build", "debug", "interleave"))
@@ -63,7 +72,8 @@ def server():
         pytest.fail(f"the Interleave server binary is missing: {binary} (build it, or set INTERLEAVE_BIN)")
     proc = subprocess.Popen(
         [binary, "serve", "--host", "127.0.0.1", "--port", "0", "--public-dir", os.path.join(ROOT, "Public")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_die_with_parent)
     first = {}
 
     def read_first():
