@@ -12,7 +12,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import ARTIFACTS, console_errors, screenshot
+from viewer_support import ARTIFACTS, console_errors, screenshot
 
 FINISHED = {"completed", "failed", "cancelled", "deadlocked", "timedOut", "interrupted"}
 
