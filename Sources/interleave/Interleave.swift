@@ -3,6 +3,7 @@ import Experiments
 import Glibc
 import JSON
 import Playground
+import Primitives
 import HTTPServer
 import Tracing
 
@@ -56,6 +57,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Runs allowed at once; more get 429.") var maxRuns = 4
     @Option(help: "Milliseconds a run may take before it ends as timedOut.") var runDeadlineMs = 60_000
     @Option(help: "Milliseconds between heartbeats on idle event streams.") var heartbeatMs = 15_000
+    @Flag(help: "Stop gracefully when standard input closes: a supervisor (or a test) that dies takes the server with it.")
+    var exitOnStdinClose = false
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535 (got \(port))") }
@@ -96,6 +99,14 @@ struct Serve: ParsableCommand {
         let shownHost = host.contains(":") ? "[\(host)]" : host
         writeOut("Interleave listening on http://\(shownHost):\(app.port)\n")
 
+        if exitOnStdinClose {
+            // Read until EOF, then stop the same way SIGTERM does.
+            _ = TracedThread(name: "stdin-watch", detached: true) {
+                var byte: UInt8 = 0
+                while read(0, &byte, 1) > 0 {}
+                kill(getpid(), SIGTERM)
+            }
+        }
         var received: Int32 = 0
         sigwait(&stopSignals, &received)
         writeOut("Received signal \(received); stopping: cancelling runs, closing streams\n")

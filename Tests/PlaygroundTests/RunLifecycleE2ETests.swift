@@ -160,4 +160,11 @@ import Testing
         #expect(last["type"] == "run.end")
         #expect(last["status"] == "interrupted")
     }
+
+    @Test func aServerWhoseSupervisorGoesAwayStopsGracefully() throws {
+        let server = try ServerProcess.start()
+        let run = try server.startRun("thread-pool", ["workers": 1, "tasks": 1, "taskMs": 10_000])
+        #expect(server.closeStandardInput() == 0, "--exit-on-stdin-close stops like SIGTERM, exit status 0")
+        _ = run
+    }
 }

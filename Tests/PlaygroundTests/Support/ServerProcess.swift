@@ -31,9 +31,12 @@ final class ServerProcess: @unchecked Sendable {
     static func start(_ arguments: [String] = [], publicDir: String? = nil) throws -> ServerProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0",
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--exit-on-stdin-close",
                              "--public-dir", publicDir ?? repositoryRoot + "/Public"] + arguments
         let output = Pipe()
+        // We hold the write end: if this test process dies, the server sees EOF and stops.
+        let input = Pipe()
+        process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.standardError
         try process.run()
@@ -49,10 +52,12 @@ final class ServerProcess: @unchecked Sendable {
         }
         let server = ServerProcess(process: process, port: port)
         server.outputPipe = output
+        server.inputPipe = input
         return server
     }
 
     private var outputPipe: Pipe?
+    private var inputPipe: Pipe?
 
     private init(process: Process, port: Int) {
         self.process = process
@@ -64,6 +69,13 @@ final class ServerProcess: @unchecked Sendable {
             kill(pid, SIGKILL)
             process.waitUntilExit()
         }
+    }
+
+    /// Closes the server's standard input, as a dying parent would; returns the exit status.
+    func closeStandardInput() -> Int32 {
+        try? inputPipe?.fileHandleForWriting.close()
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 
     /// SIGTERM, then wait for the exit status.
