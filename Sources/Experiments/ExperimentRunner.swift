@@ -99,6 +99,9 @@ public final class ExperimentRun: Sendable {
         } catch {
             failure = "\(error)"
         }
+        // Main's code is done: its lane ends here, as Python's main thread does, before
+        // the interpreter waits for non-daemon threads and abandons daemon ones.
+        main.end()
         context.joinAll()
         Scheduler.shared.cancel(deadline)
         if failure == nil { failure = context.failures.withLock { $0.first } }
@@ -116,7 +119,6 @@ public final class ExperimentRun: Sendable {
         }
         if let failure { summary["error"] = .string(failure) }
         summary["durationMs"] = .double(Double((interleave_monotonic_ns() - startNs) / 1000) / 1000)
-        main.end()
         main.emit("run.end", ["status": .string(status.rawValue), "summary": .object(withTracer(summary))])
         // The final summary reports the tracer's cost including run.end itself.
         return RunOutcome(status: status, summary: withTracer(summary))

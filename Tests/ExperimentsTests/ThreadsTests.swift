@@ -33,5 +33,8 @@ import Tracing
         #expect(ends.count == 2)
         #expect(ends.allSatisfy { $0.fields["cutOff"] == true && $0.string("reason") == "runEnded" })
         #expect(outcome.summary["stillRunningAtMainEnd"] == 2)
+        // The main lane ends without joining; the daemon threads are cut off after it.
+        let mainEnd = events.of("lane.end").first { $0.lane == "main" }!.seq
+        #expect(ends.allSatisfy { $0.seq > mainEnd })
     }
 }
