@@ -160,10 +160,8 @@ static int queue_wait(pqueue *q, pthread_cond_t *cond) {
     return recover(&q->mutex, pthread_cond_wait(cond, &q->mutex)) < 0 ? -1 : 0;
 }
 
-int interleave_pqueue_try_put(void *at, int64_t item, int64_t flow, int64_t *size_after, uint64_t *at_ns) {
-    pqueue *q = (pqueue *)at;
-    if (interleave_plock_lock(&q->mutex) < 0) return -1;
-    if (q->count >= q->capacity) { pthread_mutex_unlock(&q->mutex); return 1; }
+/* Appends to a queue that has room, with its mutex held; signals a getter and unlocks. */
+static int push_and_unlock(pqueue *q, int64_t item, int64_t flow, int64_t *size_after, uint64_t *at_ns) {
     int64_t tail = (q->head + q->count) % q->capacity;
     q->slots[tail].item = item;
     q->slots[tail].flow = flow;
@@ -175,6 +173,13 @@ int interleave_pqueue_try_put(void *at, int64_t item, int64_t flow, int64_t *siz
     return 0;
 }
 
+int interleave_pqueue_try_put(void *at, int64_t item, int64_t flow, int64_t *size_after, uint64_t *at_ns) {
+    pqueue *q = (pqueue *)at;
+    if (interleave_plock_lock(&q->mutex) < 0) return -1;
+    if (q->count >= q->capacity) { pthread_mutex_unlock(&q->mutex); return 1; }
+    return push_and_unlock(q, item, flow, size_after, at_ns);
+}
+
 int interleave_pqueue_put(void *at, int64_t item, int64_t flow, int *found_full, int64_t *size_after, uint64_t *at_ns) {
     pqueue *q = (pqueue *)at;
     if (interleave_plock_lock(&q->mutex) < 0) return -1;
@@ -182,15 +187,7 @@ int interleave_pqueue_put(void *at, int64_t item, int64_t flow, int *found_full,
     while (q->count >= q->capacity) {
         if (queue_wait(q, &q->not_full) != 0) { pthread_mutex_unlock(&q->mutex); return -1; }
     }
-    int64_t tail = (q->head + q->count) % q->capacity;
-    q->slots[tail].item = item;
-    q->slots[tail].flow = flow;
-    q->count += 1;
-    *size_after = q->count;
-    *at_ns = interleave_monotonic_ns();
-    pthread_cond_signal(&q->not_empty);
-    pthread_mutex_unlock(&q->mutex);
-    return 0;
+    return push_and_unlock(q, item, flow, size_after, at_ns);
 }
 
 int interleave_pqueue_get(void *at, int64_t *item, int64_t *flow, int *found_empty, int64_t *size_after, uint64_t *at_ns) {

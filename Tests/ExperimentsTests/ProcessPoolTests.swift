@@ -6,15 +6,6 @@ import Tracing
 
 extension ProcessExperimentTests {
     @Suite struct ProcessPoolTests {
-        func peak(_ events: [TraceEvent]) -> Int {
-            var running = 0, peak = 0
-            for event in events {
-                if event.type == "task.start" { running += 1; peak = max(peak, running) }
-                if event.type == "task.end" { running -= 1 }
-            }
-            return peak
-        }
-
         @Test(arguments: ["apply_async", "map", "apply"])
         func workersAreReusedAndNeverMoreThanWRunAtOnce(mode: String) throws {
             let (outcome, events) = try ProcessRuns.run("process-pool", ["workers": 3, "tasks": 9, "taskMs": 10, "mode": .string(mode)])
@@ -26,7 +17,7 @@ extension ProcessExperimentTests {
             #expect(!pidOf.values.contains(getpid()))
             // Pid reuse: the same process ran tasks 0, 3 and 6.
             #expect(pidOf[0] == pidOf[3] && pidOf[3] == pidOf[6])
-            #expect(peak(events) <= (mode == "apply" ? 1 : 3))
+            #expect(maxConcurrentTasks(events) <= (mode == "apply" ? 1 : 3))
             #expect(outcome.summary["results"]?.arrayValue?.count == 9)
         }
 

@@ -11,22 +11,12 @@ import Tracing
         return (outcome, execution.recorder.events)
     }
 
-    /// The most tasks that were between task.start and task.end at any instant.
-    func maxConcurrent(_ events: [TraceEvent]) -> Int {
-        var running = 0, peak = 0
-        for event in events {
-            if event.type == "task.start" { running += 1; peak = max(peak, running) }
-            if event.type == "task.end" { running -= 1 }
-        }
-        return peak
-    }
-
     @Test(arguments: ["submit", "map", "sync"])
     func poolNeverRunsMoreTasksThanWorkers(mode: String) throws {
         let (outcome, events) = try run(["workers": 3, "tasks": 12, "taskMs": 5, "mode": .string(mode)])
         #expect(outcome.status == .completed)
         #expect(events.filter { $0.type == "task.end" }.count == 12)
-        let peak = maxConcurrent(events)
+        let peak = maxConcurrentTasks(events)
         #expect(peak <= (mode == "sync" ? 1 : 3))
         let taskTids = Set(events.filter { $0.type == "task.start" }.map(\.tid))
         #expect(taskTids.count <= 3)

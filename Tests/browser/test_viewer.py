@@ -17,6 +17,17 @@ from viewer_support import ARTIFACTS, console_errors, screenshot
 FINISHED = {"completed", "failed", "cancelled", "deadlocked", "timedOut", "interrupted"}
 
 
+
+def pool_params(exp, workers, tasks, task_ms):
+    """thread-pool parameters for a test, each only if the catalog's schema has it."""
+    names = {p["name"] for p in exp["parameters"]}
+    params = {"workers": workers}
+    if "tasks" in names:
+        params["tasks"] = tasks
+    if "taskMs" in names:
+        params["taskMs"] = task_ms
+    return params
+
 def body(driver, attr):
     return driver.execute_script(f"return document.body.dataset.{attr}")
 
@@ -91,12 +102,7 @@ def test_catalog_lists_every_experiment(server, driver):
 def test_deep_linked_thread_pool_draws_one_lane_per_worker(server, driver):
     exp = catalog_entry(server, "thread-pool")
     assert exp, "thread-pool must be in the catalog"
-    names = {p["name"] for p in exp["parameters"]}
-    params = {"workers": 3}
-    if "tasks" in names:
-        params["tasks"] = 9
-    if "taskMs" in names:
-        params["taskMs"] = 40
+    params = pool_params(exp, workers=3, tasks=9, task_ms=40)
     driver.get(server.url("/?" + urlencode({"experiment": "thread-pool", **params, "autorun": 1})))
     wait_status(driver, "completed")
     run = wait_all_drawn(driver, server)
@@ -154,12 +160,7 @@ def test_deep_linked_naive_deadlock_shows_the_cycle(server, driver):
 
 def test_replay_of_a_finished_run_reaches_its_end(server, driver):
     exp = catalog_entry(server, "thread-pool")
-    names = {p["name"] for p in exp["parameters"]}
-    params = {"workers": 2}
-    if "tasks" in names:
-        params["tasks"] = 6
-    if "taskMs" in names:
-        params["taskMs"] = 20
+    params = pool_params(exp, workers=2, tasks=6, task_ms=20)
     run = server.post_json("/api/runs", {"experiment": "thread-pool", "params": params})
     run = server.wait_finished(run["id"])
     assert run["status"] == "completed"
@@ -251,14 +252,9 @@ def test_browser_console_has_no_errors(server, driver):
 def test_two_runs_side_by_side_on_one_time_axis(server, driver):
     """threads: 1 worker vs 4 workers, compared on a shared time axis, from a shareable URL."""
     exp = catalog_entry(server, "thread-pool")
-    names = {p["name"] for p in exp["parameters"]}
     runs = []
     for workers in (1, 4):
-        params = {"workers": workers}
-        if "tasks" in names:
-            params["tasks"] = 4
-        if "taskMs" in names:
-            params["taskMs"] = 30
+        params = pool_params(exp, workers=workers, tasks=4, task_ms=30)
         runs.append(server.wait_finished(server.post_json("/api/runs", {"experiment": "thread-pool", "params": params})["id"]))
     a, b = runs
     driver.get(server.url(f"/?run={a['id']}&compare={b['id']}"))
@@ -389,12 +385,7 @@ def test_every_event_type_renders_and_unknown_ones_do_not_throw(server, driver):
 
 def test_live_run_is_followed_until_the_user_pans_and_timeline_click_finds_the_log_row(server, driver):
     exp = catalog_entry(server, "thread-pool")
-    names = {p["name"] for p in exp["parameters"]}
-    params = {"workers": 2}
-    if "tasks" in names:
-        params["tasks"] = 6
-    if "taskMs" in names:
-        params["taskMs"] = 800
+    params = pool_params(exp, workers=2, tasks=6, task_ms=800)
     driver.get(server.url("/?" + urlencode({"experiment": "thread-pool", **params, "autorun": 1})))
     WebDriverWait(driver, 30).until(lambda d: body(d, "runStatus") == "running" and int(body(d, "eventsRendered")) > 0)
     first = int(body(driver, "eventsRendered"))
@@ -451,12 +442,7 @@ def test_live_run_is_followed_until_the_user_pans_and_timeline_click_finds_the_l
 
 def test_cancel_button_stops_a_live_run(server, driver):
     exp = catalog_entry(server, "thread-pool")
-    names = {p["name"] for p in exp["parameters"]}
-    params = {"workers": 1}
-    if "tasks" in names:
-        params["tasks"] = 5
-    if "taskMs" in names:
-        params["taskMs"] = 3000
+    params = pool_params(exp, workers=1, tasks=5, task_ms=3000)
     driver.get(server.url("/?" + urlencode({"experiment": "thread-pool", **params, "autorun": 1})))
     WebDriverWait(driver, 30).until(lambda d: body(d, "runStatus") == "running")
     button = driver.find_element(By.ID, "run-cancel")
