@@ -22,11 +22,7 @@ public enum API {
 
         router.add("GET", "/api/experiments/{id}") { request throws(Problem) in
             let id = request.pathParameters["id"]!
-            guard let experiment = Catalog.experiment(id) else {
-                throw Problem(status: 404, title: "Unknown experiment",
-                              detail: "no experiment \"\(id.prefix(80))\"; known experiments: \(Catalog.ids.joined(separator: ", "))",
-                              slug: "unknown-experiment")
-            }
+            guard let experiment = Catalog.experiment(id) else { throw Problem.unknownExperiment(id) }
             return .json(experiment.json)
         }
 

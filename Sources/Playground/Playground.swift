@@ -46,9 +46,7 @@ public final class Playground: Sendable {
                                      title: "Invalid request", slug: "invalid-request", extra: ["field": "experiment"])
         }
         guard let experiment = Catalog.experiment(experimentID) else {
-            throw Problem(status: 404, title: "Unknown experiment",
-                          detail: "no experiment \"\(experimentID.prefix(80))\"; known experiments: \(Catalog.ids.joined(separator: ", "))",
-                          slug: "unknown-experiment", extra: ["field": "experiment"])
+            throw Problem.unknownExperiment(experimentID, field: "experiment")
         }
         let resolved: Parameters
         do {
@@ -115,5 +113,14 @@ public final class Playground: Sendable {
             let hex = String(byte, radix: 16)
             return hex.count == 1 ? "0" + hex : hex
         }.joined()
+    }
+}
+
+extension Problem {
+    /// 404 for an experiment id the catalog does not have, listing the ones it does.
+    static func unknownExperiment(_ id: String, field: String? = nil) -> Problem {
+        Problem(status: 404, title: "Unknown experiment",
+                detail: "no experiment \"\(id.prefix(80))\"; known experiments: \(Catalog.ids.joined(separator: ", "))",
+                slug: "unknown-experiment", extra: field.map { ["field": .string($0)] } ?? [:])
     }
 }

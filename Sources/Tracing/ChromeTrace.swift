@@ -35,6 +35,13 @@ public enum ChromeTrace {
             return .object(fields)
         }
 
+        /// What a wait or its ending is about: the kind (`lock`) and, for locks,
+        /// semaphores and events, the object's name — the key that pairs the two ends.
+        func waited(_ event: TraceEvent) -> (kind: String, object: String) {
+            let kind = String(event.type.prefix { $0 != "." })
+            return (kind, ["lock", "sem", "event"].contains(kind) ? label(event, kind) : "")
+        }
+
         func complete(_ name: String, _ category: String, from start: TraceEvent, to end: TraceEvent) {
             out.append(["ph": "X", "name": .string(name), "cat": .string(category), "ts": .int(Int(start.ts)),
                         "dur": .int(Int(end.ts - start.ts)), "pid": .int(Int(start.pid)), "tid": .int(track(start)),
@@ -60,11 +67,10 @@ public enum ChromeTrace {
                     complete("task \(label(event, "task"))", "task", from: start, to: event)
                 }
             case "lock.wait", "sem.wait", "event.wait", "cond.wait", "barrier.wait":
-                let object = label(event, event.type.hasPrefix("lock") ? "lock" : event.type.hasPrefix("sem") ? "sem" : event.type.hasPrefix("event") ? "event" : "")
-                open["wait|\(event.lane)|\(event.type.split(separator: ".")[0])|\(object)"] = event
+                let (kind, object) = waited(event)
+                open["wait|\(event.lane)|\(kind)|\(object)"] = event
             case "lock.acquire", "lock.timeout", "sem.acquire", "event.wake", "cond.wake", "barrier.pass":
-                let kind = event.type.split(separator: ".")[0]
-                let object = label(event, kind == "lock" ? "lock" : kind == "sem" ? "sem" : kind == "event" ? "event" : "")
+                let (kind, object) = waited(event)
                 if let start = open.removeValue(forKey: "wait|\(event.lane)|\(kind)|\(object)") {
                     complete("wait \(kind) \(object)", "wait", from: start, to: event)
                 }
