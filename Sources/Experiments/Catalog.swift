@@ -4,6 +4,7 @@ import JSON
 /// means adding its file and one line in its area's list.
 public enum Catalog {
     public static let all: [Experiment] = [.threadPool] + threadExperiments + processExperiments
+        + asyncExperiments + ioExperiments + osExperiments
 
     public static func experiment(_ id: String) -> Experiment? {
         all.first { $0.id == id }
