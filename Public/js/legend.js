@@ -1,6 +1,7 @@
 // The legend: every colour with its pattern or shape, and what it means.
 
 import { spanStyles, INSTANT_FAMILIES, GENERIC_INSTANT, drawShape } from './styles.js';
+import { allTracks } from './tracks/index.js';
 
 function swatch(draw) {
   const c = document.createElement('canvas');
@@ -39,6 +40,10 @@ export function renderLegend(container) {
     ctx.strokeStyle = '#2459c4'; ctx.fillStyle = 'rgba(36,89,196,.18)';
     ctx.beginPath(); ctx.moveTo(0, 13); ctx.lineTo(0, 9); ctx.lineTo(8, 9); ctx.lineTo(8, 4); ctx.lineTo(17, 4); ctx.lineTo(17, 7); ctx.lineTo(26, 7); ctx.lineTo(26, 13); ctx.fill(); ctx.stroke();
   }), 'counter (step chart)');
+  // entries of registered tracks (tracks/index.js): {label, draw(ctx, w, h)}
+  for (const t of allTracks()) {
+    for (const entry of t.legend || []) item(container, swatch((ctx) => entry.draw?.(ctx, 26, 14)), entry.label);
+  }
   item(container, swatch((ctx) => {
     ctx.fillStyle = '#fde3e3'; ctx.fillRect(0, 0, 26, 14); ctx.fillStyle = '#c0262d'; ctx.fillRect(0, 0, 4, 14);
   }), 'lane caught in a deadlock');

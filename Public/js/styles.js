@@ -10,10 +10,24 @@ function makePattern(ctx, draw) {
   return ctx.createPattern(c, 'repeat');
 }
 
+// Span styles added by modules: kind -> style, or (ctx, helpers) -> style when it needs a pattern.
+const extraSpanStyles = new Map();
+let stylesVersion = 0;
+
+/**
+ * Give a span kind its look: {fill, solid?, alt?, text?, label?} (label: shown in the legend), or
+ * a function (ctx, {hatch, dots, dashes, ticks}) returning one, for patterned fills. A span whose
+ * kind has no style is drawn like a generic X.start/X.end span.
+ */
+export function registerSpanStyle(kind, style) {
+  extraSpanStyles.set(kind, style);
+  stylesVersion++;
+}
+
 /** Fill styles for span kinds. Patterns are per-context, so cache them per context. */
 export function spanStyles(ctx) {
   let s = patternCache.get(ctx);
-  if (s) return s;
+  if (s && s.__version === stylesVersion) return s;
   const hatch = (bg, fg) => makePattern(ctx, (p) => {
     p.fillStyle = bg; p.fillRect(0, 0, 8, 8);
     p.strokeStyle = fg; p.lineWidth = 2;
@@ -44,6 +58,10 @@ export function spanStyles(ctx) {
     'lock-hold': { fill: '#3a9b4f', text: '#fff', label: 'lock held, nobody waiting' },
     'lock-hold-contended': { fill: ticks('#e8c53a', '#a8860f'), solid: '#e8c53a', text: '#3a2e00', label: 'lock held while others wait' },
   };
+  for (const [kind, style] of extraSpanStyles) {
+    s[kind] = typeof style === 'function' ? style(ctx, { hatch, dots, dashes, ticks }) : style;
+  }
+  Object.defineProperty(s, '__version', { value: stylesVersion });
   patternCache.set(ctx, s);
   return s;
 }
@@ -62,6 +80,16 @@ export const INSTANT_FAMILIES = [
 ];
 const GENERIC = { shape: 'dot', color: '#7a8594', label: 'other event' };
 const familyCache = new Map();
+
+/**
+ * Give event types an instant marker: {match: RegExp, shape, color, label}. Shapes: up, down,
+ * square, diamond, bigdiamond, plus, cross, flag, tick, dot. Registered families are tried
+ * before the built-in ones, and appear in the legend.
+ */
+export function registerInstantFamily(fam) {
+  INSTANT_FAMILIES.unshift(fam);
+  familyCache.clear();
+}
 
 export function instantFamily(type) {
   let f = familyCache.get(type);

@@ -477,3 +477,57 @@ def test_a_shared_link_restores_the_time_window_and_the_selected_event(server, d
     assert f"event={target['seq']}" in driver.current_url
     screenshot(driver, "shared-view")
     assert_console_clean(driver)
+
+
+def test_extension_registries_add_handlers_rows_and_overlays(server, driver):
+    """The extension API other areas build on: a handler for a new type, a track with a row per
+    lane and one at the top, an overlay; the timeline lays them out and draws them."""
+    driver.get(server.url("/"))
+    WebDriverWait(driver, 20).until(lambda d: body(d, "catalog") is not None)
+    result = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        (async () => {
+          const { RunModel } = await import('/js/model.js');
+          const { on } = await import('/js/model/registry.js');
+          const { registerTrack, unregisterTrack } = await import('/js/tracks/index.js');
+          const { Timeline, TimeView } = await import('/js/timeline.js');
+          on('test.hold', (m, ev, index, lane) => {
+            const s = (m.ext.test ??= { holds: [] });
+            s.holds.push(index);
+            m.defaultHandling(ev, index, lane);
+          });
+          const drawn = { top: 0, lane: 0, overlay: 0 };
+          registerTrack({ id: 'test-top', placement: 'top',
+            rows: (m) => (m.ext.test ? [{ label: 'holder', height: 20, draw: () => { drawn.top++; },
+              hit: () => ({ text: 'the holder row' }) }] : []) });
+          registerTrack({ id: 'test-lane', placement: 'lane',
+            laneRows: (m, lane) => [{ label: 'state', height: 8, draw: (ctx, f, mm, row) => { if (row.lane === lane) drawn.lane++; } }] });
+          registerTrack({ id: 'test-overlay', overlay: (ctx, f) => { if (typeof f.X(0) === 'number') drawn.overlay++; } });
+          const m = new RunModel({ id: 'ext' });
+          m.addBatch([
+            { seq: 0, ts: 0, type: 'lane.start', lane: 'a', pid: 1 },
+            { seq: 1, ts: 5, type: 'test.hold', lane: 'a', pid: 1 },
+            { seq: 2, ts: 9, type: 'lane.start', lane: 'b', pid: 1 },
+          ]);
+          const canvas = document.createElement('canvas');
+          const wrap = document.createElement('div');
+          wrap.style.width = '900px';
+          wrap.appendChild(canvas);
+          document.body.appendChild(wrap);
+          const tl = new Timeline(canvas, new TimeView());
+          tl.setModel(m);
+          tl.view.fit();
+          tl.draw();
+          const rows = tl.rows.map((r) => r.type + (r.def ? ':' + r.def.label : ''));
+          const top = tl.rows.find((r) => r.def && r.def.label === 'holder');
+          const hit = tl.hit(400, top.y + 5);
+          for (const id of ['test-top', 'test-lane', 'test-overlay']) unregisterTrack(id);
+          done({ rows, drawn, holds: m.ext.test.holds, instants: m.lanes.get('a').instants.length, hit });
+        })().catch(e => done({ error: String(e && e.stack || e) }));
+    """)
+    assert "error" not in result, result.get("error")
+    assert result["rows"] == ["track:holder", "group", "lane", "track:state", "lane", "track:state"]
+    assert result["drawn"] == {"top": 1, "lane": 2, "overlay": 1}
+    assert result["holds"] == [1] and result["instants"] == 1  # the handler ran, and asked for the default
+    assert result["hit"] == {"text": "the holder row"}
+    assert_console_clean(driver)

@@ -1,0 +1,3 @@
+// Viewer extensions of the "os-sched" area: import your handler and track modules here
+// (see Public/js/ext/index.js and Public/js/tracks/index.js).
+export {};

@@ -1,0 +1,2 @@
+// Viewer extensions of the "seeing" area (issue 9): shared-state markers, insights, phases.
+export {};

@@ -1,0 +1,189 @@
+// Handlers for the core trace vocabulary (DESIGN.md): lanes, tasks, locks, blocking waits, IO,
+// queues, counters, deadlock reports and the run's own start and end. Registered in
+// model/registry.js like any other module's.
+
+import { on, TRACK } from './registry.js';
+
+// Blocking waits that end with a specific event on the same lane: start type -> [end types, key field, kind].
+const WAIT_PAIRS = {
+  'sem.wait': { ends: ['sem.acquire', 'sem.timeout'], key: 'sem', kind: 'sem-wait' },
+  'event.wait': { ends: ['event.wake'], key: 'event', kind: 'event-wait' },
+  'cond.wait': { ends: ['cond.wake'], key: 'cond', kind: 'cond-wait' },
+  'barrier.wait': { ends: ['barrier.pass'], key: 'barrier', kind: 'barrier-wait' },
+};
+
+function lockWaitDone(m, lock) {
+  m.lockWaiting.set(lock, Math.max(0, (m.lockWaiting.get(lock) || 1) - 1));
+}
+
+on('lane.start', (m, ev, index, lane) => {
+  lane.kind = ev.kind || lane.kind;
+  lane.startTs = Math.min(lane.startTs, ev.ts);
+  m.layoutVersion++;
+});
+
+on('lane.end', (m, ev, index, lane) => {
+  lane.endTs = ev.ts;
+  // whatever the actor was still doing (a wait that never ended) stops with it
+  for (const span of [...lane.openSpans]) {
+    m.closeSpan(span, ev, index);
+    span.cutOff = true;
+    if (span.kind === 'lock-wait') lockWaitDone(m, span.lock);
+  }
+  for (const [key, v] of m.open) {
+    if (Array.isArray(v) ? v.some((x) => x.lane === lane) : v.lane === lane) m.open.delete(key);
+  }
+  for (const holders of m.lockHolder.values()) for (const h of holders) if (h.lane === lane) holders.delete(h);
+});
+
+on('task.start', (m, ev, index, lane) => {
+  m.open.set(`${lane.name}|task|${ev.task}`,
+    m.openSpan(lane, TRACK.TASK, 'task', `task ${ev.task ?? ''}`, ev, index, { task: ev.task }));
+});
+
+on('task.end', (m, ev, index, lane) => {
+  const key = `${lane.name}|task|${ev.task}`;
+  const span = m.open.get(key);
+  if (span) { m.open.delete(key); m.closeSpan(span, ev, index); } else m.instant(lane, index);
+});
+
+on('lock.wait', (m, ev, index, lane) => {
+  const span = m.openSpan(lane, TRACK.LOCK, 'lock-wait', `wait ${ev.lock ?? ''}`, ev, index, { lock: ev.lock });
+  m.open.set(`${lane.name}|lwait|${ev.lock}`, span);
+  m.lockWaiting.set(ev.lock, (m.lockWaiting.get(ev.lock) || 0) + 1);
+  for (const hold of m.lockHolder.get(ev.lock) || []) {
+    if (hold.lane !== lane && !hold.contended) { hold.contended = true; hold.contendedAt = ev.ts; }
+  }
+});
+
+on('lock.acquire', (m, ev, index, lane) => {
+  const wkey = `${lane.name}|lwait|${ev.lock}`;
+  const wait = m.open.get(wkey);
+  if (wait) {
+    m.open.delete(wkey);
+    m.closeSpan(wait, ev, index);
+    lockWaitDone(m, ev.lock);
+  }
+  const hkey = `${lane.name}|lhold|${ev.lock}`;
+  let stack = m.open.get(hkey);
+  if (!stack) { stack = []; m.open.set(hkey, stack); }
+  const contended = (m.lockWaiting.get(ev.lock) || 0) > 0;
+  const hold = m.openSpan(lane, TRACK.LOCK, 'lock-hold', String(ev.lock ?? 'lock'), ev, index,
+    { lock: ev.lock, contended, contendedAt: contended ? ev.ts : null });
+  hold.depth = stack.length;
+  stack.push(hold);
+  let holders = m.lockHolder.get(ev.lock);
+  if (!holders) { holders = new Set(); m.lockHolder.set(ev.lock, holders); }
+  holders.add(hold);
+});
+
+on('lock.release', (m, ev, index, lane) => {
+  const stack = m.open.get(`${lane.name}|lhold|${ev.lock}`);
+  const hold = stack && stack.pop();
+  if (hold) {
+    m.closeSpan(hold, ev, index);
+    m.lockHolder.get(ev.lock)?.delete(hold);
+  } else m.instant(lane, index);
+});
+
+on('lock.timeout', (m, ev, index, lane) => {
+  const wkey = `${lane.name}|lwait|${ev.lock}`;
+  const wait = m.open.get(wkey);
+  if (wait) {
+    m.open.delete(wkey);
+    m.closeSpan(wait, ev, index);
+    wait.timedOut = true;
+    lockWaitDone(m, ev.lock);
+  }
+  m.instant(lane, index);
+});
+
+on('io.begin', (m, ev, index, lane) => {
+  m.open.set(`${lane.name}|io|${ev.op}`, m.openSpan(lane, TRACK.BLOCK, 'io', String(ev.op ?? 'io'), ev, index));
+});
+
+on('io.end', (m, ev, index, lane) => {
+  let key = `${lane.name}|io|${ev.op}`;
+  let span = m.open.get(key);
+  if (!span) { // different op text on the end: close the newest open io span on this lane
+    for (const s of lane.openSpans) if (s.kind === 'io') span = s;
+    if (span) for (const [k, v] of m.open) if (v === span) key = k;
+  }
+  if (span) { m.open.delete(key); m.closeSpan(span, ev, index); } else m.instant(lane, index);
+});
+
+on('counter', (m, ev, index, lane) => {
+  const name = String(ev.name ?? 'counter');
+  let c = m.counters.get(name);
+  const v = Number(ev.value);
+  if (!c) {
+    c = { name, points: [], min: v, max: v, lane: lane.name };
+    m.counters.set(name, c);
+    m.layoutVersion++;
+  }
+  if (isFinite(v)) {
+    c.points.push([ev.ts, v, index]);
+    if (v < c.min) c.min = v;
+    if (v > c.max) c.max = v;
+  }
+});
+
+on('deadlock.detected', (m, ev, index, lane) => {
+  m.deadlocks.push(ev);
+  for (const edge of Array.isArray(ev.cycle) ? ev.cycle : []) {
+    for (const name of [edge.lane, edge.heldBy]) {
+      const l = m.lanes.get(String(name));
+      if (l && !l.deadlocked) { l.deadlocked = true; l.deadlockTs = ev.ts; }
+    }
+  }
+  m.instant(lane, index);
+  m.layoutVersion++;
+});
+
+on('deadlock.potential', (m, ev, index, lane) => {
+  m.potentials.push(ev);
+  m.instant(lane, index);
+});
+
+on('run.start', (m, ev, index, lane) => m.instant(lane, index));
+on('run.end', (m, ev, index, lane) => { m.end = ev; m.instant(lane, index); });
+
+// A put into a full queue (or a get from an empty one) that blocks rather than fails is
+// marked {waiting: true}: the actor is blocked until its put/get goes through.
+for (const type of ['queue.full', 'queue.empty']) {
+  on(type, (m, ev, index, lane) => {
+    if (ev.waiting) {
+      const dir = type === 'queue.full' ? 'put' : 'get';
+      m.open.set(`${lane.name}|qwait|${ev.queue ?? ''}|${dir}`, m.openSpan(lane, TRACK.BLOCK, 'queue-wait',
+        `wait: ${ev.queue ?? 'queue'} ${type === 'queue.full' ? 'full' : 'empty'}`, ev, index));
+    }
+    m.instant(lane, index);
+  });
+}
+for (const type of ['queue.put', 'queue.get']) {
+  on(type, (m, ev, index, lane) => {
+    const key = `${lane.name}|qwait|${ev.queue ?? ''}|${type === 'queue.put' ? 'put' : 'get'}`;
+    const span = m.open.get(key);
+    if (span) { m.open.delete(key); m.closeSpan(span, ev, index); }
+    m.instant(lane, index);
+  });
+}
+
+for (const [start, rule] of Object.entries(WAIT_PAIRS)) {
+  on(start, (m, ev, index, lane) => {
+    const label = ev[rule.key] != null ? `wait ${ev[rule.key]}` : `wait (${rule.kind.replace('-wait', '')})`;
+    m.open.set(`${lane.name}|${rule.kind}|${ev[rule.key] ?? ''}`, m.openSpan(lane, TRACK.BLOCK, rule.kind, label, ev, index));
+  });
+  for (const end of rule.ends) {
+    on(end, (m, ev, index, lane) => {
+      const key = `${lane.name}|${rule.kind}|${ev[rule.key] ?? ''}`;
+      const span = m.open.get(key);
+      if (span) {
+        m.open.delete(key);
+        m.closeSpan(span, ev, index);
+        if (ev.timedOut || end.endsWith('.timeout')) span.timedOut = true;
+      }
+      m.instant(lane, index); // wakes/acquires/passes are hand-off ends too
+    });
+  }
+}
