@@ -11,6 +11,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -24,11 +27,17 @@ let package = Package(
         .target(name: "Tracing", dependencies: ["JSON", "CSystem"]),
         .target(name: "Primitives", dependencies: ["Tracing", "CSystem"]),
         .target(name: "Experiments", dependencies: ["Primitives", "Tracing", "JSON"]),
-        .target(name: "Playground", dependencies: ["Experiments", "HTTPServer", "Tracing", "JSON"]),
+        .target(name: "Playground", dependencies: [
+            "Experiments", "HTTPServer", "Tracing", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .executableTarget(
             name: "interleave",
             dependencies: [
                 "Playground", "Experiments", "Primitives", "Tracing", "JSON", "CSystem",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -20,16 +20,50 @@ async function json(response) {
   throw new ApiError(response.status, problem, response.headers.get('Retry-After'));
 }
 
+// A server started with --token needs it on every API call. The page is opened once as
+// /?token=…: the token moves to sessionStorage (this tab only) and leaves the address bar,
+// so it is neither bookmarked nor shared with a copied link.
+const TOKEN_KEY = 'interleave.token';
+function takeToken() {
+  try {
+    const url = new URL(location.href);
+    const given = url.searchParams.get('token');
+    if (given !== null) {
+      if (given) sessionStorage.setItem(TOKEN_KEY, given);
+      url.searchParams.delete('token');
+      history.replaceState(history.state, '', `${url.pathname}${url.search}${url.hash}`);
+    }
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch { return null; }
+}
+const token = typeof location === 'undefined' ? null : takeToken();
+
+function call(path, init = {}) {
+  const headers = { ...(init.headers || {}) };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return fetch(path, { ...init, headers });
+}
+
+/** A URL the browser opens itself (a download link): it cannot carry a header, so the token rides along. */
+export function withToken(url) {
+  if (!token) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
+}
+
 export const api = {
-  experiments: () => fetch('/api/experiments').then(json),
-  runs: () => fetch('/api/runs').then(json),
-  run: (id) => fetch(`/api/runs/${encodeURIComponent(id)}`).then(json),
-  startRun: (experiment, params) => fetch('/api/runs', {
+  experiments: () => call('/api/experiments').then(json),
+  runs: () => call('/api/runs').then(json),
+  run: (id) => call(`/api/runs/${encodeURIComponent(id)}`).then(json),
+  startRun: (experiment, params) => call('/api/runs', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ experiment, params }),
   }).then(json),
-  deleteRun: (id) => fetch(`/api/runs/${encodeURIComponent(id)}`, { method: 'DELETE' }).then(json),
+  // State-changing requests carry Content-Type: application/json (the server answers 415 otherwise).
+  deleteRun: (id) => call(`/api/runs/${encodeURIComponent(id)}`, {
+    method: 'DELETE',
+    headers: { 'Content-Type': 'application/json' },
+  }).then(json),
   eventsUrl: (id, from = 0) => `/api/runs/${encodeURIComponent(id)}/events${from ? `?from=${from}` : ''}`,
 };
 
@@ -39,7 +73,7 @@ export const api = {
  * when the server closes the stream. abortSignal stops it.
  */
 export async function streamEvents(id, { from = 0, onBatch, signal }) {
-  const response = await fetch(api.eventsUrl(id, from), { signal, headers: { Accept: 'application/x-ndjson' } });
+  const response = await call(api.eventsUrl(id, from), { signal, headers: { Accept: 'application/x-ndjson' } });
   if (!response.ok) await json(response);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();

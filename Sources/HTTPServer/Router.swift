@@ -5,8 +5,17 @@ public struct Router: Sendable {
 
     private struct Route {
         let method: String
+        let pattern: String
         let segments: [Substring]
         let handler: Handler
+    }
+
+    /// What a request would reach, without calling anything: the route's pattern
+    /// (for metrics labels and middleware), or the methods the path allows.
+    public enum Match: Sendable, Equatable {
+        case route(pattern: String)
+        case methodNotAllowed(allow: [String])
+        case fallback
     }
 
     private var routes: [Route] = []
@@ -17,7 +26,20 @@ public struct Router: Sendable {
     public init() {}
 
     public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
-        routes.append(Route(method: method, segments: pattern.split(separator: "/"), handler: handler))
+        routes.append(Route(method: method, pattern: pattern, segments: pattern.split(separator: "/"), handler: handler))
+    }
+
+    public func match(_ request: Request) -> Match {
+        let segments = request.path.split(separator: "/", omittingEmptySubsequences: true)
+        var allowed: [String] = []
+        for route in routes {
+            guard match(route.segments, segments) != nil else { continue }
+            if route.method == request.method || (route.method == "GET" && request.method == "HEAD") {
+                return .route(pattern: route.pattern)
+            }
+            allowed.append(route.method)
+        }
+        return allowed.isEmpty ? .fallback : .methodNotAllowed(allow: Array(Set(allowed)).sorted())
     }
 
     public func respond(to request: Request) -> Response {

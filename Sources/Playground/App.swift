@@ -1,18 +1,58 @@
+import CSystem
 import HTTPServer
+import JSON
 
 /// The whole server: a playground behind the HTTP API. `start`, then `stop`.
+///
+/// In front of the router: the `FrontDoor` checks (Host, Origin, token, Content-Type),
+/// `GET /metrics`, and one log line plus request metrics per request.
 public final class App: Sendable {
     public let playground: Playground
     public let server: Server
+    /// The same request handling the server uses, callable in-process (no sockets).
+    public let handler: @Sendable (Request) -> Response
 
     public init(http: ServerConfiguration, playground configuration: PlaygroundConfiguration = .init(),
-                publicDirectory: String?) {
+                publicDirectory: String?, security: SecurityConfiguration? = nil) {
+        Observability.bootstrapMetrics()
         let playground = Playground(configuration: configuration)
         self.playground = playground
         let box = ServerBox()
-        let router = API.router(playground: playground, publicDirectory: publicDirectory,
-                                streams: { box.server?.streamCount ?? 0 })
-        let server = Server(configuration: http) { request in router.respond(to: request) }
+        let streams: @Sendable () -> Int = { box.server?.streamCount ?? 0 }
+        let router = API.router(playground: playground, publicDirectory: publicDirectory, streams: streams)
+        let door = FrontDoor(security: security ?? SecurityConfiguration(allowedHosts: SecurityConfiguration.hosts(servedOn: http.host)),
+                             router: router)
+        let handler: @Sendable (Request) -> Response = { request in
+            let started = interleave_monotonic_ns()
+            let match = router.match(request)
+            let response: Response
+            let route: String
+            if let problem = door.check(request, match: match) {
+                response = problem.response
+                route = "refused"
+            } else if request.path == "/metrics" {
+                route = "/metrics"
+                if request.method == "GET" || request.method == "HEAD" {
+                    response = Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                                        body: .bytes(Observability.scrape(liveRuns: playground.activeCount, liveStreams: streams())))
+                } else {
+                    response = Problem(status: 405, title: "Method not allowed", detail: "\(request.method) is not allowed on /metrics; use GET",
+                                       slug: "method-not-allowed", headers: [("Allow", "GET, HEAD")]).response
+                }
+            } else {
+                response = router.respond(to: request)
+                switch match {
+                case .route(let pattern): route = pattern
+                case .methodNotAllowed: route = "method-not-allowed"
+                case .fallback: route = request.path.hasPrefix("/api/") ? "unmatched" : "static"
+                }
+            }
+            Observability.request(request, status: response.status, route: route,
+                                  durationNs: interleave_monotonic_ns() - started)
+            return response
+        }
+        self.handler = handler
+        let server = Server(configuration: http, handler: handler)
         box.server = server
         self.server = server
     }

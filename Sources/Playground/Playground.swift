@@ -76,8 +76,10 @@ public final class Playground: Sendable {
         }
         store.insert(record)
         record.markStarted()
+        Observability.runStarted(record)
         execution.start { [self] outcome in
             record.markEnded(outcome)
+            Observability.runEnded(record, status: outcome.status.rawValue, summary: outcome.summary)
             active.withLock { _ = $0.removeValue(forKey: id) }
             allEnded.lockAndBroadcast()
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Experiments
 import Glibc
 import JSON
+import Logging
 import Playground
 import Primitives
 import HTTPServer
@@ -57,6 +58,11 @@ struct Serve: ParsableCommand {
     @Option(help: "Runs allowed at once; more get 429.") var maxRuns = 4
     @Option(help: "Milliseconds a run may take before it ends as timedOut.") var runDeadlineMs = 60_000
     @Option(help: "Milliseconds between heartbeats on idle event streams.") var heartbeatMs = 15_000
+    @Option(help: "Require `Authorization: Bearer <token>` on /api/* (default: $INTERLEAVE_TOKEN). Needed to listen on a non-loopback address.")
+    var token: String?
+    @Option(help: "Least severe log level shown: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+    @Option(help: "Log line format: text or json (one JSON object per line).") var logFormat = "text"
     @Flag(help: "Stop gracefully when standard input closes: a supervisor (or a test) that dies takes the server with it.")
     var exitOnStdinClose = false
 
@@ -69,6 +75,24 @@ struct Serve: ParsableCommand {
         guard (50...600_000).contains(heartbeatMs) else {
             throw ValidationError("--heartbeat-ms must be between 50 and 600000 (got \(heartbeatMs))")
         }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got \(logLevel))")
+        }
+        guard LineLogHandler.Format(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format must be text or json (got \(logFormat))")
+        }
+        if let token = resolvedToken, token.count < 8 || token.contains(where: { $0.isWhitespace }) {
+            throw ValidationError("--token must be at least 8 characters without spaces")
+        }
+        if resolvedToken == nil, !SecurityConfiguration.isLoopback(host) {
+            throw ValidationError("refusing to listen on \(host) without a token: anyone who can reach it could run experiments on this machine; start with --token <secret> (or set INTERLEAVE_TOKEN), or listen on 127.0.0.1")
+        }
+    }
+
+    /// `--token`, else `$INTERLEAVE_TOKEN`; empty counts as none.
+    var resolvedToken: String? {
+        let value = token ?? getenv("INTERLEAVE_TOKEN").map { String(cString: $0) }
+        return value?.isEmpty == false ? value : nil
     }
 
     func run() throws {
@@ -81,6 +105,10 @@ struct Serve: ParsableCommand {
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
         signal(SIGPIPE, SIG_IGN)
 
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let format = LineLogHandler.Format(rawValue: logFormat) ?? .text
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level, format: format) }
+
         if let dataDir { mkdir(dataDir, 0o755) }
         let publicDirectory = publicDir ?? "Public"
         var http = ServerConfiguration()
@@ -90,7 +118,9 @@ struct Serve: ParsableCommand {
         playground.maxRuns = maxRuns
         playground.runDeadlineMs = runDeadlineMs
         playground.heartbeatMs = heartbeatMs
-        let app = App(http: http, playground: playground, publicDirectory: publicDirectory)
+        let security = SecurityConfiguration(token: resolvedToken,
+                                             allowedHosts: SecurityConfiguration.hosts(servedOn: host))
+        let app = App(http: http, playground: playground, publicDirectory: publicDirectory, security: security)
         do {
             try app.start()
         } catch {

@@ -44,7 +44,7 @@ def test_every_experiment_and_status_is_documented(base):
 
 def test_problem_answers_have_the_documented_fields(base):
     request = urllib.request.Request(base + "/api/runs", data=b'{"experiment":"thread-pool","params":{"workers":0}}',
-                                     method="POST")
+                                     headers={"Content-Type": "application/json"}, method="POST")
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=30)
     assert error.value.code == 400

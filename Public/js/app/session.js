@@ -2,7 +2,7 @@
 // event stream with resume-on-drop retries, and the runs list in the sidebar.
 
 import { $, state, app, setStatus, setRendered, message } from './context.js';
-import { api, streamEvents, ApiError } from '../api.js';
+import { api, streamEvents, ApiError, withToken } from '../api.js';
 import { readParams } from '../form.js';
 import { RunModel } from '../model.js';
 import { renderRuns, fillCompareSelect, isFinished, paramsText } from '../runs.js';
@@ -53,7 +53,7 @@ export async function openRun(id, knownRun = null) {
   $('run-panel').hidden = false;
   const ptext = paramsText(run.params);
   $('run-title').textContent = ptext ? `${run.experiment} · ${ptext}` : run.experiment;
-  $('export-chrome').href = run.links?.trace || `/api/runs/${encodeURIComponent(run.id)}/trace?format=chrome`;
+  $('export-chrome').href = withToken(run.links?.trace || `/api/runs/${encodeURIComponent(run.id)}/trace?format=chrome`);
   $('export-chrome').download = `interleave-${run.id}.chrome.json`;
   setStatus(run.status);
   setRendered(0);

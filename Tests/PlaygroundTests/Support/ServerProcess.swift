@@ -32,7 +32,8 @@ final class ServerProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--exit-on-stdin-close",
-                             "--public-dir", publicDir ?? repositoryRoot + "/Public"] + arguments
+                             "--public-dir", publicDir ?? repositoryRoot + "/Public",
+                             "--log-level", "warning"] + arguments  // a test that reads the log passes its own level
         let output = Pipe()
         // We hold the write end: if this test process dies, the server sees EOF and stops.
         let input = Pipe()
@@ -223,6 +224,11 @@ final class HTTPConnection {
 
     func send(method: String, path: String, headers: [String: String], body: [UInt8]?) throws {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        // State-changing requests must say they send JSON (else 415); a test that means
+        // to send something else passes its own Content-Type.
+        if ["POST", "PATCH", "DELETE"].contains(method), !headers.keys.contains(where: { $0.lowercased() == "content-type" }) {
+            head += "Content-Type: application/json\r\n"
+        }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if let body { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"

@@ -1,0 +1,202 @@
+import Experiments
+import Glibc
+import HTTPServer
+import JSON
+import Logging
+import Metrics
+import Prometheus
+import Synchronization
+
+/// Logs and metrics: one structured log line per request and per run transition
+/// (swift-log), and Prometheus metrics (swift-metrics with swift-prometheus) at `GET /metrics`.
+public enum Observability {
+    /// The registry `/metrics` shows; swift-metrics is bootstrapped onto it once per process.
+    public static let registry = PrometheusCollectorRegistry()
+    private static let bootstrap: Bool = {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
+        ]
+        MetricsSystem.bootstrap(factory)
+        return true
+    }()
+
+    /// Idempotent; `App` calls it.
+    public static func bootstrapMetrics() { _ = bootstrap }
+
+    static let logger = Logger(label: "interleave")
+
+    private static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    /// After each request: a log line and the request metrics. `route` is the matched
+    /// pattern (bounded cardinality), never the raw path.
+    static func request(_ request: Request, status: Int, route: String, durationNs: UInt64) {
+        let method = methods.contains(request.method) ? request.method : "other"
+        Counter(label: "interleave_http_requests_total",
+                dimensions: [("route", route), ("method", method), ("status", String(status))]).increment()
+        Metrics.Timer(label: "interleave_http_request_duration_seconds", dimensions: [("route", route), ("method", method)])
+            .recordNanoseconds(Int64(durationNs))
+        logger.info("request", metadata: [
+            "method": .string(String(request.method.prefix(16))), "path": .string(clip(request.path)),
+            "status": .stringConvertible(status),
+            "ms": .stringConvertible((Double(durationNs) / 1e4).rounded() / 100),
+        ])
+    }
+
+    static func runStarted(_ record: RunRecord) {
+        Counter(label: "interleave_runs_started_total", dimensions: [("experiment", record.experiment)]).increment()
+        logger.info("run", metadata: [
+            "run": .string(record.id), "experiment": .string(record.experiment), "status": "running",
+        ])
+    }
+
+    static func runEnded(_ record: RunRecord, status: String, summary: JSONObject) {
+        Counter(label: "interleave_runs_total", dimensions: [("experiment", record.experiment), ("status", status)])
+            .increment()
+        let tracer = summary["tracer"]?.objectValue
+        let events = tracer?["events"]?.intValue ?? record.recorder.count
+        let dropped = tracer?["dropped"]?.intValue ?? 0
+        Counter(label: "interleave_events_recorded_total").increment(by: max(events, 0))
+        Counter(label: "interleave_events_dropped_total").increment(by: max(dropped, 0))
+        var metadata: Logger.Metadata = [
+            "run": .string(record.id), "experiment": .string(record.experiment), "status": .string(status),
+            "events": .stringConvertible(events),
+        ]
+        if let ms = summary["durationMs"] { metadata["ms"] = .string(ms.jsonString) }
+        if dropped > 0 { metadata["dropped"] = .stringConvertible(dropped) }
+        logger.info("run", metadata: metadata)
+    }
+
+    /// The Prometheus text: the registry plus gauges read now (live runs and streams,
+    /// the process's threads, fds and resident memory from /proc).
+    static func scrape(liveRuns: Int, liveStreams: Int) -> [UInt8] {
+        Gauge(label: "interleave_runs_live").record(liveRuns)
+        Gauge(label: "interleave_streams_live").record(liveStreams)
+        let process = ProcessFacts.read()
+        Gauge(label: "process_threads").record(process.threads)
+        Gauge(label: "process_open_fds").record(process.fds)
+        Gauge(label: "process_resident_memory_bytes").record(process.rssBytes)
+        return registry.emitToBuffer()
+    }
+
+    static func clip(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) }.prefix(200))
+    }
+}
+
+/// Threads, open fds and resident memory of this process, from /proc/self.
+struct ProcessFacts {
+    var threads = 0
+    var fds = 0
+    var rssBytes = 0
+
+    static func read() -> ProcessFacts {
+        var facts = ProcessFacts()
+        facts.threads = count(entriesOf: "/proc/self/task")
+        facts.fds = count(entriesOf: "/proc/self/fd") - 1  // the directory being read
+        if let statm = contents(of: "/proc/self/statm") {
+            let fields = statm.split(separator: " ")
+            if fields.count > 1, let pages = Int(fields[1]) { facts.rssBytes = pages * Int(sysconf(Int32(_SC_PAGESIZE))) }
+        }
+        return facts
+    }
+
+    private static func count(entriesOf path: String) -> Int {
+        guard let directory = opendir(path) else { return 0 }
+        defer { closedir(directory) }
+        var count = 0
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { count += 1 }
+        }
+        return count
+    }
+
+    private static func contents(of path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count], as: UTF8.self)
+    }
+}
+
+/// swift-log lines on standard error: `logfmt`-style text by default, or one JSON
+/// object per line (`--log-format json`). Writes are single `write(2)` calls, so lines
+/// from different threads never interleave.
+public struct LineLogHandler: LogHandler {
+    public enum Format: String, Sendable { case text, json }
+
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    private let format: Format
+    private let label: String
+
+    public init(label: String, level: Logger.Level, format: Format) {
+        self.label = label
+        self.logLevel = level
+        self.format = format
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        let keys = Self.leading.filter { merged[$0] != nil } + merged.keys.filter { !Self.leading.contains($0) }.sorted()
+        let line: String
+        switch format {
+        case .json:
+            var object: JSONObject = ["ts": .string(Self.timestamp()), "level": .string(event.level.rawValue),
+                                      "msg": .string(event.message.description)]
+            for key in keys {
+                let text = merged[key]!.description
+                if Self.numericKeys.contains(key), let integer = Int(text) {
+                    object[key] = .int(integer)
+                } else if Self.numericKeys.contains(key), let number = Double(text) {
+                    object[key] = .double(number)
+                } else {
+                    object[key] = .string(text)
+                }
+            }
+            line = JSONValue.object(object).jsonString
+        case .text:
+            var parts = [Self.timestamp(), event.level.rawValue, event.message.description]
+            for key in keys {
+                let text = merged[key]!.description
+                let quoted = text.contains(" ") || text.contains("\"") || text.isEmpty
+                parts.append("\(key)=\(quoted ? JSONValue.string(text).jsonString : text)")
+            }
+            line = parts.joined(separator: " ")
+        }
+        var bytes = Array(line.utf8)
+        bytes.append(0x0A)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// Keys shown first, in this order: a request line reads method, path, status, ms.
+    private static let leading = ["method", "path", "status", "ms", "run", "experiment"]
+    private static let numericKeys: Set<String> = ["status", "ms", "events", "dropped"]
+
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int = 2) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        let millis = pad(Int32(now.tv_nsec / 1_000_000), 3)
+        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(millis)Z"
+    }
+}
