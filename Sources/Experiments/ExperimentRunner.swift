@@ -112,30 +112,40 @@ public final class ExperimentRun: Sendable {
         case .timedOut?: status = .timedOut
         case .deadlocked?: status = .deadlocked
         case .interrupted?: status = .interrupted
+        case .failed?: status = .failed
         case .runEnded?, nil: status = failure == nil ? .completed : .failed
         }
         if summary["verdict"] == nil {
-            summary["verdict"] = .string(Self.defaultVerdict(status, failure: failure, deadlineMs: deadlineMs))
+            summary["verdict"] = .string(Self.defaultVerdict(status, failure: failure, deadlineMs: deadlineMs,
+                                                             children: context.childrenStarted))
         }
         if let failure { summary["error"] = .string(failure) }
         summary["durationMs"] = .double(Double((interleave_monotonic_ns() - startNs) / 1000) / 1000)
-        main.emit("run.end", ["status": .string(status.rawValue), "summary": .object(withTracer(summary))])
-        // The final summary reports the tracer's cost including run.end itself.
-        return RunOutcome(status: status, summary: withTracer(summary))
+        // run.end and the final summary report the same tracer cost, counting run.end itself.
+        let final = withTracer(summary)
+        main.emit("run.end", ["status": .string(status.rawValue), "summary": .object(final)])
+        return RunOutcome(status: status, summary: final)
     }
 
+    /// The summary with `tracer`, counting the one event (run.end) about to be recorded.
     private func withTracer(_ summary: JSONObject) -> JSONObject {
         var copy = summary
-        copy["tracer"] = recorder.cost
+        var cost = recorder.cost.objectValue ?? [:]
+        let key = (cost["events"]?.intValue ?? 0) < recorder.capacity ? "events" : "dropped"
+        cost[key] = .int((cost[key]?.intValue ?? 0) + 1)
+        copy["tracer"] = .object(cost)
         return copy
     }
 
-    private static func defaultVerdict(_ status: RunStatus, failure: String?, deadlineMs: Int) -> String {
-        switch status {
+    private static func defaultVerdict(_ status: RunStatus, failure: String?, deadlineMs: Int, children: Int) -> String {
+        let stopped = children > 0
+            ? "every thread was stopped and joined, and the \(children) child process\(children == 1 ? " it started was" : "es it started were") ended and reaped"
+            : "every thread was stopped and joined"
+        return switch status {
         case .completed: "Completed."
         case .failed: "Failed: \(failure ?? "unknown error")."
-        case .cancelled: "Cancelled before it finished; every thread was stopped and joined."
-        case .timedOut: "Stopped at the \(deadlineMs) ms deadline; every thread was stopped and joined."
+        case .cancelled: "Cancelled before it finished; \(stopped)."
+        case .timedOut: "Stopped at the \(deadlineMs) ms deadline; \(stopped)."
         case .deadlocked: "Deadlocked; the blocked waits were released and every thread unwound."
         case .interrupted: "Interrupted by the server shutting down."
         case .queued, .running: ""

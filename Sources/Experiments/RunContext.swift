@@ -63,6 +63,11 @@ public final class RunContext: Sendable {
     /// Errors thrown by spawned threads, for the run's `failed` status.
     let failures = Mutex<[String]>([])
 
+    /// Child processes this run started (counted by `processSupervisor()`), for the
+    /// verdict of a run that was stopped.
+    let childCount = Atomic<Int>(0)
+    public var childrenStarted: Int { childCount.load(ordering: .relaxed) }
+
     /// Sleeps on `lane`, traced as `io.begin/io.end {op: "sleep"}`; a stopped run
     /// wakes it early with `RunInterrupted`.
     public func sleep(ms: Int, on lane: Lane? = nil) throws(RunInterrupted) {

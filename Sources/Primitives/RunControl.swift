@@ -12,6 +12,9 @@ public enum StopReason: String, Sendable {
     case interrupted
     /// The experiment returned; what is still running (daemon threads) is cut off.
     case runEnded
+    /// Part of the run failed (a child process died that the run did not end); the
+    /// rest is stopped so the run ends promptly as `failed`.
+    case failed
 }
 
 /// Thrown out of any blocking call of a run that has been stopped.

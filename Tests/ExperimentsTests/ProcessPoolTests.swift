@@ -6,19 +6,59 @@ import Tracing
 
 extension ProcessExperimentTests {
     @Suite struct ProcessPoolTests {
-        @Test(arguments: ["apply_async", "map", "apply"])
+        @Test(arguments: ["apply_async", "map", "apply", "submit", "sync"])
         func workersAreReusedAndNeverMoreThanWRunAtOnce(mode: String) throws {
-            let (outcome, events) = try ProcessRuns.run("process-pool", ["workers": 3, "tasks": 9, "taskMs": 10, "mode": .string(mode)])
+            let (outcome, events) = try ProcessRuns.run("process-pool", ["workers": 3, "tasks": 9, "taskMs": 10, "jitterPct": 0,
+                                                                         "mode": .string(mode)])
             #expect(outcome.status == .completed)
             let starts = ProcessRuns.events(events, "task.start")
             #expect(starts.count == 9)
             let pidOf = Dictionary(uniqueKeysWithValues: starts.map { ($0.fields["task"]!.intValue!, $0.pid) })
+            // Every worker takes tasks (the longest-idle one first), none is the parent, and
+            // 9 tasks on 3 processes means pids come back: processes are reused.
             #expect(Set(pidOf.values).count == 3)
             #expect(!pidOf.values.contains(getpid()))
-            // Pid reuse: the same process ran tasks 0, 3 and 6.
-            #expect(pidOf[0] == pidOf[3] && pidOf[3] == pidOf[6])
-            #expect(maxConcurrentTasks(events) <= (mode == "apply" ? 1 : 3))
+            #expect(outcome.summary["reusedPids"]?.intValue == 3)
+            let serial = mode == "apply" || mode == "sync"
+            #expect(maxConcurrentTasks(events) <= (serial ? 1 : 3))
             #expect(outcome.summary["results"]?.arrayValue?.count == 9)
+            // Only apply_async passes a callback.
+            #expect(ProcessRuns.events(events, "task.callback").count == (mode == "apply_async" ? 9 : 0))
+            #expect(outcome.summary["callbacks"]?.intValue == (mode == "apply_async" ? 9 : 0))
+            #expect(ProcessRuns.events(events, "insight").count >= 1)
+        }
+
+        /// One shared queue: the k-th result to come back frees the worker that takes task
+        /// W + k, so with uneven tasks no worker sits idle while a task waits — unlike
+        /// dealing task k to worker k mod W.
+        @Test(arguments: [1, 7, 42])
+        func theFreeWorkerTakesTheNextTask(seed: Int) throws {
+            let workers = 3
+            let (outcome, events) = try ProcessRuns.run("process-pool", [
+                "workers": .int(workers), "tasks": 12, "taskMs": 20, "jitterPct": 90, "seed": .int(seed), "mode": "map",
+            ])
+            #expect(outcome.status == .completed)
+            let parent = getpid()
+            let starts = events.filter { $0.type == "task.start" && $0.pid != parent }
+            let pidOf = Dictionary(uniqueKeysWithValues: starts.map { ($0.fields["task"]!.intValue!, $0.pid) })
+            // The parent hears results in the order of the workers' result messages, which
+            // the trace records as task.end in the same order.
+            let ends = events.filter { $0.type == "task.end" && $0.pid != parent }
+            for k in 0..<(12 - workers) { #expect(pidOf[workers + k] == ends[k].pid, "task \(workers + k)") }
+            #expect(outcome.summary["idealMs"]!.doubleValue! <= outcome.summary["workMs"]!.doubleValue! / Double(workers) + 40)
+        }
+
+        @Test func aSharedLockMakesThePoolRunOneTaskAtATime() throws {
+            let (outcome, events) = try ProcessRuns.run("process-pool", ["workers": 3, "tasks": 6, "taskMs": 5, "lock": true])
+            #expect(outcome.status == .completed)
+            var holding = 0, peak = 0
+            for event in events where event.fields["lock"] == "lock" {
+                if event.type == "lock.acquire" { holding += 1; peak = max(peak, holding) }
+                if event.type == "lock.release" { holding -= 1 }
+            }
+            #expect(peak == 1)
+            #expect(Set(events.filter { $0.type == "lock.acquire" }.map(\.pid)).count >= 2)
+            #expect(outcome.summary["verdict"]!.stringValue!.contains("at most 1 task worked at once"))
         }
 
         @Test func everyCallbackRunsInTheParentAfterItsTaskEnded() throws {

@@ -10,7 +10,7 @@ import Tracing
 /// `taskMs`, `workers`, `jitterPct`, `seed` (defaults as the threads backend's).
 func callbacksProcesses(_ run: RunContext) throws -> JSONObject {
     let tasks = run.params["tasks"]?.intValue ?? 5
-    let workers = min(run.params["workers"]?.intValue ?? 3, 16)
+    let workers = run.params["workers"]?.intValue ?? 3
     let durations = taskDurations(count: tasks, baseMs: run.params["taskMs"]?.intValue ?? 200,
                                   jitterPct: run.params["jitterPct"]?.intValue ?? 60, seed: run.params["seed"]?.intValue ?? 3)
     let main = run.main
@@ -22,14 +22,26 @@ func callbacksProcesses(_ run: RunContext) throws -> JSONObject {
 
     struct Call: Sendable { let task: Int; let pid: Int32; let workerPid: Int32 }
     let calls = Mutex<[Call]>([])
-    for task in 0..<tasks {
-        pool.submit(task: task, message: ["ms": .int(durations[task])], from: main) { completed, lane in
-            calls.withLock { $0.append(Call(task: completed.task, pid: getpid(), workerPid: completed.pid)) }
-            lane.log("parse(\(completed.value.stringValue ?? "?")) in pid \(getpid()), not in worker \(completed.pid)")
+    var died: JSONObject?
+    let diedSummary = try run.surviving(supervisor, {
+        for task in 0..<tasks {
+            pool.submit(task: task, message: ["ms": .int(durations[task])], from: main) { completed, lane in
+                calls.withLock { $0.append(Call(task: completed.task, pid: getpid(), workerPid: completed.pid)) }
+                lane.log("parse(\(completed.value.stringValue ?? "?")) in pid \(getpid()), not in worker \(completed.pid)")
+            }
         }
-    }
-    main.log("pool.close(); pool.join()")
-    try pool.closeAndJoin(on: main)
+        main.log("pool.close(); pool.join()")
+        try pool.closeAndJoin(on: main)
+        return [:]
+    }, onDeath: { death in
+        let lost = pool.lostWork(to: death.child.pid)
+        let ran = calls.withLock { $0.count }
+        return ("\(lost.running.isEmpty ? "it was between tasks" : "task \(lost.running.map(String.init).joined(separator: ", ")) it was running never came back"); \(ran) of \(tasks) callbacks had run, \(lost.unfinished) tasks never returned",
+                ["backend": "processes", "tasks": .int(tasks), "workers": .int(workers), "callbacksRan": .int(ran),
+                 "lostTasks": .int(lost.unfinished)])
+    })
+    if diedSummary["childDied"] != nil { died = diedSummary }
+    if let died { return died }
 
     let done = calls.withLock { $0 }
     let order = done.map(\.task)

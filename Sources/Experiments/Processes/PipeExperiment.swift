@@ -62,20 +62,31 @@ private func runPipe(_ run: RunContext) throws -> JSONObject {
             ready.handler(child, message)
         }
     }
-    // The parent's copy of the read end is not needed; consumers hold theirs.
-    close(readEnd)
-    readEnd = -1
-    // Every consumer is blocked in read() before the first byte is written: a real race.
-    try ready.wait(for: consumers, on: main)
-    let producer = try supervisor.spawn(name: "producer", kind: "pipe-producer",
-                                        arguments: ["--items", String(items), "--flow-base", String(flowBase)],
-                                        fds: [(5, writeEnd)], from: main)
-    // Only the producer may hold the write end, or the consumers would never see EOF.
-    close(writeEnd)
-    writeEnd = -1
-    main.log("the parent closed its copies of both ends")
-    try supervisor.join(producer, on: main)
-    for consumer in consumerProcesses { try supervisor.join(consumer, on: main) }
+    let died = try run.surviving(supervisor, {
+        // The parent's copy of the read end is not needed; consumers hold theirs.
+        close(readEnd)
+        readEnd = -1
+        // Every consumer is blocked in read() before the first byte is written: a real race.
+        try ready.wait(for: consumers, on: main)
+        let producer = try supervisor.spawn(name: "producer", kind: "pipe-producer",
+                                            arguments: ["--items", String(items), "--flow-base", String(flowBase)],
+                                            fds: [(5, writeEnd)], from: main)
+        // Only the producer may hold the write end, or the consumers would never see EOF.
+        close(writeEnd)
+        writeEnd = -1
+        main.log("the parent closed its copies of both ends")
+        try supervisor.join(producer, on: main)
+        for consumer in consumerProcesses { try supervisor.join(consumer, on: main) }
+        return [:]
+    }, onDeath: { death in
+        let byPid = tallies.withLock { $0 }
+        let whole = byPid.values.reduce(0) { $0 + ($1["whole"]?.arrayValue?.count ?? 0) }
+        let sends = run.recorder.events.filter { $0.type == "pipe.send" }.count
+        let recvs = run.recorder.events.filter { $0.type == "pipe.recv" && $0.pid == death.child.pid }.count
+        return ("the producer had sent \(sends) of \(items) messages; the dead reader had taken \(recvs), which nobody reported, and the survivors reported \(whole) whole",
+                ["consumers": .int(consumers), "items": .int(items), "sent": .int(sends)])
+    })
+    if died["childDied"] != nil { return died }
 
     let bytesSent = (0..<items).reduce(0) { $0 + message($1).utf8.count + 1 }
     let byPid = tallies.withLock { $0 }

@@ -4,14 +4,15 @@ import Primitives
 import Synchronization
 import Tracing
 
-/// `multiprocessing.Pool(W)`: W long-lived worker processes that take tasks one at a
-/// time, results sent back to the parent, and done-callbacks run in the parent on
-/// one result-handler thread — as Python's Pool runs them on its result thread.
+/// `multiprocessing.Pool(W)` / `ProcessPoolExecutor(W)`: W long-lived worker
+/// processes fed from one shared task queue — whichever worker is free takes the next
+/// task, as in Python — results sent back to the parent, and done-callbacks (only
+/// for the calls that take one) run in the parent on one result-handler thread, as
+/// Python's Pool runs them on its result thread.
 ///
-/// Tasks are handed out in turn (task k of the pool goes to worker k mod W) and a
-/// worker gets its next task only when it has sent back the last one's result, so
-/// at most W tasks ever run at once and, with equal durations, tasks 0, W, 2W … share
-/// a pid: the same process reused.
+/// A worker gets its next task only when it has sent back the last one's result, so
+/// at most W tasks ever run at once; which pid runs which task depends on who frees
+/// up first, so pid reuse shows in whatever order the workers finish.
 final class ProcessPool: Sendable {
     struct Completed: Sendable {
         let task: Int
@@ -21,33 +22,28 @@ final class ProcessPool: Sendable {
 
     typealias Callback = @Sendable (Completed, Lane) -> Void
 
-    private struct Slot {
-        var child: ChildProcess?
-        var backlog: [Int] = []
-        var busy: Int?
-    }
-
     private struct Pending {
         let task: Int
-        let flow: Int
         let message: JSONObject
-        var callback: Callback?
+        let callback: Callback?
+        var worker: Int32?
         var result: Completed?
-        var callbackDone = false
     }
 
     private struct State {
-        var slots: [Slot]
+        var children: [ChildProcess] = []
+        var idle: [Int32] = []
+        var queue: [Int] = []
+        var queueHead = 0
         var tasks: [Int: Pending] = [:]
         var order: [Int] = []
-        var submitted = 0
         var inFlight = 0
         var peakInFlight = 0
         var closed = false
         var abandoned = false
-        var callbacksDone = 0
-        var allCallbacksDone: Bool { callbacksDone == tasks.count }
+        var callbacksPending = 0
         var callbackQueue: [Int] = []
+        var queued: Int { queue.count - queueHead }
     }
 
     let run: RunContext
@@ -59,25 +55,34 @@ final class ProcessPool: Sendable {
     let resultLane: String
 
     /// Starts `workers` pool processes (`worker-1 (pid N)` …) and the result thread.
+    /// `fds` are passed to every worker (e.g. the shared lock at fd 4).
     init(run: RunContext, supervisor: ProcessSupervisor, workers: Int, from lane: Lane,
-         prefix: String = "worker", resultLane: String = "result-handler") throws {
+         prefix: String = "worker", resultLane: String = "result-handler",
+         fds: [(child: Int32, parent: Int32)] = []) throws {
         self.run = run
         self.supervisor = supervisor
         self.workers = workers
         self.resultLane = resultLane
         self.monitor = Monitor(control: run.control)
-        self.state = Mutex(State(slots: Array(repeating: Slot(), count: workers)))
+        self.state = Mutex(State())
         for index in 0..<workers {
-            let child = try supervisor.spawn(name: "\(prefix)-\(index + 1)", kind: "pool", input: true, from: lane) {
-                [weak self] child, message in self?.received(message, from: child)
+            let child = try supervisor.spawn(name: "\(prefix)-\(index + 1)", kind: "pool",
+                                             arguments: fds.isEmpty ? [] : ["--shared", "true"], fds: fds, input: true,
+                                             from: lane) { [weak self] child, message in
+                self?.received(message, from: child)
             }
-            state.withLock { $0.slots[index].child = child }
+            state.withLock {
+                $0.children.append(child)
+                $0.idle.append(child.pid)
+            }
         }
         run.spawn(resultLane) { [self] lane in try resultLoop(lane) }
     }
 
-    /// `apply_async(work, (task,), callback=…)`: queues `message` (sent to the worker
-    /// as is, plus `task` and `flow`), traced as `task.submit` on `lane`.
+    /// `apply_async(work, (task,), callback=…)` / `submit(work, task)`: queues
+    /// `message` (sent to the worker as is, plus `task` and `flow`), traced as
+    /// `task.submit` on `lane`. A free worker takes it at once; else it waits in the
+    /// shared queue for the first worker to free up.
     @discardableResult
     func submit(task: Int, message: JSONObject, from lane: Lane, callback: Callback? = nil) -> Int {
         let flow = run.recorder.nextFlow()
@@ -85,39 +90,47 @@ final class ProcessPool: Sendable {
         full["task"] = .int(task)
         full["flow"] = .int(flow)
         let toSend: (ChildProcess, JSONObject)? = state.withLock { state in
-            state.tasks[task] = Pending(task: task, flow: flow, message: full, callback: callback)
+            state.tasks[task] = Pending(task: task, message: full, callback: callback)
             state.order.append(task)
-            let slot = state.submitted % workers
-            state.submitted += 1
-            state.slots[slot].backlog.append(task)
-            lane.emit("task.submit", flow: flow, ["task": .int(task), "worker": .int(slot + 1)])
-            return dispatch(slot, &state)
+            if callback != nil { state.callbacksPending += 1 }
+            state.queue.append(task)
+            lane.emit("task.submit", flow: flow, ["task": .int(task), "queued": .int(state.queued)])
+            // The longest-idle worker first, as the kernel wakes readers of a shared pipe.
+            guard !state.idle.isEmpty else { return nil }
+            let pid = state.idle.removeFirst()
+            return dispatch(to: pid, &state)
         }
         if let (child, message) = toSend { child.send(message) }
         return flow
     }
 
-    /// Takes the slot's next task if it is idle. Call with the state locked.
-    private func dispatch(_ slot: Int, _ state: inout State) -> (ChildProcess, JSONObject)? {
-        guard state.slots[slot].busy == nil, !state.slots[slot].backlog.isEmpty,
-              let child = state.slots[slot].child else { return nil }
-        let task = state.slots[slot].backlog.removeFirst()
-        state.slots[slot].busy = task
+    /// Hands the next queued task to the free worker `pid`. Call with the state locked.
+    private func dispatch(to pid: Int32, _ state: inout State) -> (ChildProcess, JSONObject)? {
+        guard state.queueHead < state.queue.count, let child = state.children.first(where: { $0.pid == pid }) else {
+            state.idle.append(pid)
+            return nil
+        }
+        let task = state.queue[state.queueHead]
+        state.queueHead += 1
+        if state.queueHead > 1024 && state.queueHead * 2 > state.queue.count {
+            state.queue.removeFirst(state.queueHead)
+            state.queueHead = 0
+        }
+        state.tasks[task]?.worker = pid
         state.inFlight += 1
         state.peakInFlight = max(state.peakInFlight, state.inFlight)
         return (child, state.tasks[task]!.message)
     }
 
-    /// A worker's `{"ctl": "result", task, value}`, on the supervisor thread.
+    /// A worker's `{"ctl": "result", task, value}`, on the supervisor thread: the
+    /// worker is free again and takes the next queued task.
     private func received(_ message: JSONObject, from child: ChildProcess) {
         guard message["ctl"] == "result", let task = message["task"]?.intValue else { return }
         let next: (ChildProcess, JSONObject)? = state.withLock { state in
-            guard let slot = state.slots.firstIndex(where: { $0.child?.pid == child.pid }) else { return nil }
-            state.slots[slot].busy = nil
             state.inFlight -= 1
             state.tasks[task]?.result = Completed(task: task, value: message["value"] ?? .null, pid: child.pid)
-            state.callbackQueue.append(task)
-            return dispatch(slot, &state)
+            if state.tasks[task]?.callback != nil { state.callbackQueue.append(task) }
+            return dispatch(to: child.pid, &state)
         }
         if let (child, message) = next { child.send(message) }
         monitor.lockAndBroadcast()
@@ -126,31 +139,28 @@ final class ProcessPool: Sendable {
     /// The result handler: runs each callback in the parent as results arrive.
     private func resultLoop(_ lane: Lane) throws {
         while true {
-            let next: (Int, Callback?, Completed)? = try monitor.withLock { () throws(RunInterrupted) in
+            let next: (Int, Callback, Completed)? = try monitor.withLock { () throws(RunInterrupted) in
                 _ = try monitor.wait(until: {
                     state.withLock {
-                        $0.abandoned || $0.callbackQueue.count > 0 || ($0.closed && $0.allCallbacksDone)
+                        $0.abandoned || $0.callbackQueue.count > 0 || ($0.closed && $0.callbacksPending == 0)
                     }
                 })
                 return state.withLock { state in
                     guard !state.abandoned, !state.callbackQueue.isEmpty else { return nil }
                     let task = state.callbackQueue.removeFirst()
                     let pending = state.tasks[task]!
-                    return (task, pending.callback, pending.result!)
+                    return (task, pending.callback!, pending.result!)
                 }
             }
             guard let (task, callback, completed) = next else { return }
             lane.emit("task.callback", ["task": .int(task)])
-            callback?(completed, lane)
-            state.withLock { state in
-                state.tasks[task]?.callbackDone = true
-                state.callbacksDone += 1
-            }
+            callback(completed, lane)
+            state.withLock { $0.callbacksPending -= 1 }
             monitor.lockAndBroadcast()
         }
     }
 
-    /// `AsyncResult.get()`: blocks `lane` until the task's result is back.
+    /// `AsyncResult.get()` / `Future.result()`: blocks `lane` until the task's result is back.
     func result(of task: Int, on lane: Lane) throws(RunInterrupted) -> Completed {
         if let done = state.withLock({ $0.tasks[task]?.result }) { return done }
         lane.emit("io.begin", ["op": "get", "task": .int(task)])
@@ -162,19 +172,22 @@ final class ProcessPool: Sendable {
         return completed
     }
 
-    /// `close()` then `join()`: no more tasks; wait until every task is done and its
-    /// callback has run, then let the workers exit (their stdin closes) and join them.
-    func closeAndJoin(on lane: Lane) throws(RunInterrupted) {
+    /// `close()` then `join()` (or `shutdown(wait=True)`): no more tasks; wait until
+    /// every task is done and its callback has run, then let the workers exit (their
+    /// stdin closes) and join them.
+    func closeAndJoin(on lane: Lane, op: String = "pool.join") throws(RunInterrupted) {
         state.withLock { $0.closed = true }
         monitor.lockAndBroadcast()
-        lane.emit("io.begin", ["op": "pool.join"])
+        lane.emit("io.begin", ["op": .string(op)])
         try monitor.withLock { () throws(RunInterrupted) in
-            _ = try monitor.wait(until: { state.withLock { $0.allCallbacksDone } })
+            _ = try monitor.wait(until: {
+                state.withLock { $0.callbacksPending == 0 && $0.inFlight == 0 && $0.queued == 0 }
+            })
         }
-        let children = state.withLock { $0.slots.compactMap(\.child) }
+        let children = state.withLock { $0.children }
         for child in children { child.closeInput() }
         for child in children { try supervisor.join(child, on: lane) }
-        lane.emit("io.end", ["op": "pool.join"])
+        lane.emit("io.end", ["op": .string(op)])
     }
 
     /// Lets the result thread end even though tasks are unfinished (the run failed
@@ -185,28 +198,55 @@ final class ProcessPool: Sendable {
     }
 
     var peakInFlight: Int { state.withLock { $0.peakInFlight } }
-    var workerPids: [Int32] { state.withLock { $0.slots.compactMap { $0.child?.pid } } }
+    var workerPids: [Int32] { state.withLock { $0.children.map(\.pid) } }
 
     /// Every finished task, in submission order.
     var completed: [Completed] { state.withLock { state in state.order.compactMap { state.tasks[$0]?.result } } }
+
+    /// What a worker that died took with it: the task it was running, and the tasks
+    /// submitted that never came back.
+    func lostWork(to pid: Int32) -> (running: [Int], unfinished: Int, submitted: Int) {
+        state.withLock { state in
+            let running = state.order.filter { state.tasks[$0]?.worker == pid && state.tasks[$0]?.result == nil }
+            let unfinished = state.order.filter { state.tasks[$0]?.result == nil }.count
+            return (running, unfinished, state.order.count)
+        }
+    }
 }
 
-/// `pool`: a pool worker: takes `{"task", "flow", "ms"}` lines from stdin, works,
-/// answers `{"ctl": "result"}`, until stdin closes.
+/// `pool`: a pool worker: takes `{"task", "flow", "ms", "lock"?}` lines from stdin,
+/// works (holding the shared lock at fd 4 if asked), answers `{"ctl": "result"}`,
+/// until stdin closes.
 @Sendable func poolWorker(_ worker: Worker) -> Int32 {
     let lane = worker.lane
     lane.start()
+    let memory = worker.bool("shared") ? worker.sharedMemory() : nil
+    let lock = memory.map { ProcessLock(at: $0.base) }
     let reader = Worker.LineReader()
     while let message = reader.next() {
         guard let task = message["task"]?.intValue else { continue }
         let flow = message["flow"]?.intValue
         lane.emit("task.start", flow: flow, ["task": .int(task)])
-        worker.sleep(ms: message["ms"]?.intValue ?? 0)
+        let locked = message["lock"] == true && lock != nil
+        if locked, let lock {
+            if !lock.tryLock() {
+                lane.emit("lock.wait", ["lock": "lock"])
+                _ = lock.lock()
+            }
+            lane.emit("lock.acquire", ["lock": "lock"])
+        }
+        let ms = message["ms"]?.intValue ?? 0
+        if ms > 0 { worker.sleep(ms: ms) }
+        if locked, let lock {
+            lane.emit("lock.release", ["lock": "lock"])
+            lock.unlock()
+        }
         let value = JSONValue.string("task \(task) done by pid \(getpid())")
         lane.emit("task.end", ["task": .int(task), "result": value])
         lane.trace.send(["ctl": "result", "task": .int(task), "value": value])
     }
     lane.log("stdin closed: the pool is closing, worker exits")
     lane.end()
+    withExtendedLifetime(memory) {}
     return 0
 }

@@ -47,8 +47,18 @@ private func runProcessQueue(_ run: RunContext) throws -> JSONObject {
         arguments: ["--first", "0", "--count", String(items), "--step", "1", "--flow-base", String(flowBase),
                     "--sentinels", String(consumers)],
         fds: shared, from: main)
-    try supervisor.join(producer, on: main)
-    for consumer in consumerProcesses { try supervisor.join(consumer, on: main) }
+    let died = try run.surviving(supervisor, {
+        try supervisor.join(producer, on: main)
+        for consumer in consumerProcesses { try supervisor.join(consumer, on: main) }
+        return [:]
+    }, onDeath: { death in
+        let tally = QueueTally(run.recorder.events)
+        let puts = run.recorder.events.filter { $0.type == "queue.put" && $0.fields["item"]?.intValue != nil }.count
+        let its = tally.gets[death.child.pid]?.count ?? 0
+        return ("\(puts) of \(items) items had been put and \(tally.allItems.count) taken (\(its) by the dead process); \(items - tally.allItems.count) never reached a consumer",
+                ["items": .int(items), "consumers": .int(consumers), "received": .int(tally.allItems.count)])
+    })
+    if died["childDied"] != nil { return died }
 
     let tally = QueueTally(run.recorder.events)
     let perConsumer = consumerProcesses.map { child -> JSONValue in
@@ -58,6 +68,11 @@ private func runProcessQueue(_ run: RunContext) throws -> JSONObject {
     let verdict = exactlyOnce
         ? "All \(items) items crossed from the producer (pid \(producer.pid)) to \(consumers) consumer process\(consumers == 1 ? "" : "es") exactly once."
         : "\(tally.allItems.count) items were received for \(items) put: some were lost or duplicated."
+    if let put = run.recorder.events.first(where: { $0.type == "queue.put" && $0.flow != nil }),
+       let get = run.recorder.events.first(where: { $0.type == "queue.get" && $0.flow == put.flow }) {
+        main.insight("Item \(put.fields["item"]?.intValue ?? 0) is put in pid \(put.pid) and taken in pid \(get.pid): the queue carries it across the process boundary, where no variable could.",
+                     refs: [put.seq, get.seq], kind: .actor)
+    }
     return [
         "verdict": .string(verdict), "items": .int(items), "consumers": .int(consumers),
         "received": .int(tally.allItems.count), "exactlyOnce": .bool(exactlyOnce),

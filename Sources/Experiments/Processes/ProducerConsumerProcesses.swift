@@ -40,22 +40,30 @@ func producerConsumerProcesses(_ run: RunContext) throws -> JSONObject {
                         "--flow-base", String(flowBase), "--produce-ms", String(produceMs), "--sentinels", "0"],
             fds: shared, from: main))
     }
-    for producer in producerProcesses { try supervisor.join(producer, on: main) }
-    main.log("all producers joined; put one sentinel per consumer")
-    for _ in 1...consumers {
-        // The parent never blocks uninterruptibly: try, and wait a moment while full.
-        var put: (size: Int, atNs: UInt64)?
-        var reportedFull = false
-        while true {
-            put = queue.tryPut(stopItem, flow: 0)
-            if put != nil { break }
-            if !reportedFull { main.emit("queue.full", ["queue": "q", "waiting": true]) }
-            reportedFull = true
-            try run.sleep(ms: 1)
+    let died = try run.surviving(supervisor, {
+        for producer in producerProcesses { try supervisor.join(producer, on: main) }
+        main.log("all producers joined; put one sentinel per consumer")
+        for _ in 1...consumers {
+            // The parent never blocks uninterruptibly: try, and wait a moment while full.
+            var put: (size: Int, atNs: UInt64)?
+            var reportedFull = false
+            while true {
+                put = queue.tryPut(stopItem, flow: 0)
+                if put != nil { break }
+                if !reportedFull { main.emit("queue.full", ["queue": "q", "waiting": true]) }
+                reportedFull = true
+                try run.sleep(ms: 1)
+            }
+            main.emit("queue.put", ["queue": "q", "item": "STOP", "size": .int(put!.size)])
         }
-        main.emit("queue.put", ["queue": "q", "item": "STOP", "size": .int(put!.size)])
-    }
-    for consumer in consumerProcesses { try supervisor.join(consumer, on: main) }
+        for consumer in consumerProcesses { try supervisor.join(consumer, on: main) }
+        return [:]
+    }, onDeath: { death in
+        let tally = QueueTally(run.recorder.events)
+        return ("\(tally.allItems.count) of \(items) items had been consumed (\(tally.gets[death.child.pid]?.count ?? 0) by the dead process); the rest never were",
+                ["backend": "processes", "items": .int(items), "consumed": .int(tally.allItems.count)])
+    })
+    if died["childDied"] != nil { return died }
 
     let events = run.recorder.events
     let tally = QueueTally(events)

@@ -55,7 +55,17 @@ private func runSharedMemory(_ run: RunContext) throws -> JSONObject {
         try supervisor.spawn(name: "process-\(index)", kind: "counter", arguments: arguments,
                              fds: [(4, memory.fd)], from: main)
     }
-    for child in children { try supervisor.join(child, on: main) }
+    let died = try run.surviving(supervisor, {
+        for child in children { try supervisor.join(child, on: main) }
+        return [:]
+    }, onDeath: { death in
+        let value = counter.load()
+        let writes = run.recorder.events.filter { $0.type == "counter" && $0.pid == death.child.pid }.count
+        return ("it had made \(writes) of its \(decrements) decrements; count stands at \(value) of \(initial), and the other processes' unfinished decrements are lost with the run",
+                ["processes": .int(processes), "decrements": .int(decrements), "lock": .bool(locked), "initial": .int(initial),
+                 "final": .int(value)])
+    })
+    if died["childDied"] != nil { return died }
     let final = counter.load()
     main.counter("count", final)
     let expected = 0

@@ -36,6 +36,12 @@ public enum WorkerCommand {
         }
         let trace = WorkerTrace(startNs: startNs)
         let worker = Worker(options: options, lane: WorkerLane("\(name) (pid \(getpid()))", trace: trace))
+        if options["hold"] == "true" {
+            // A test asked this child to hold still until it kills it from outside.
+            worker.lane.start()
+            worker.lane.log("held for a test: waiting to be killed")
+            while true { pause() }
+        }
         return body(worker)
     }
 

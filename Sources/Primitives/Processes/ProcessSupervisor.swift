@@ -13,6 +13,13 @@ public struct ExitStatus: Sendable, Equatable {
 
     public var signalName: String? { signal.map { Primitives.signalName(of: $0) } }
 
+    /// "SIGKILL", "exit code 3".
+    public var description: String {
+        if let signalName { return signalName }
+        if let code { return "exit code \(code)" }
+        return "an unknown status (reaped elsewhere)"
+    }
+
     /// `exitCode` or `signal` for `process.exit`.
     public var fields: JSONObject {
         if let signalName { return ["signal": .string(signalName)] }
@@ -104,6 +111,11 @@ public final class ProcessSupervisor: Sendable {
         var onMessage: MessageHandler?
         var status: ExitStatus?
         var exitReported = false
+        /// The seq of its `process.exit`, once traced.
+        var exitSeq: Int?
+        /// The run sent it a signal (kill, terminate, daemon end, run stop): how it
+        /// ends is the run's doing, not a surprise.
+        var endedByRun = false
     }
 
     private struct State {
@@ -111,11 +123,24 @@ public final class ProcessSupervisor: Sendable {
         var order: [Int32] = []
         var stopping = false
         var hubStop = false
+        /// Children that died while the run still needed them, in the order noticed.
+        var unexpected: [Int32] = []
     }
+
+    /// What the run wants to hear about its children.
+    private struct Hooks {
+        var onSpawn: (@Sendable (ChildProcess) -> Void)?
+        var onUnexpectedExit: (@Sendable (ChildProcess, ExitStatus) -> Void)?
+    }
+
+    private let hooks = Mutex(Hooks())
 
     public let recorder: TraceRecorder
     public let control: RunControl
     public let binary: String
+    /// For tests only: the child started on this lane holds still (before its work)
+    /// until it is killed, so a test can kill it from outside at a known point.
+    public let heldLane: String?
     private let state = Mutex(State())
     /// Wakes lanes blocked in `join`; its waits end when the run stops.
     private let monitor: Monitor
@@ -127,7 +152,8 @@ public final class ProcessSupervisor: Sendable {
     private let stopToken: Mutex<Int?> = Mutex(nil)
 
     /// Throws `WorkerBinary.NotFound`, or `SpawnError` when out of descriptors.
-    public init(recorder: TraceRecorder, control: RunControl) throws {
+    public init(recorder: TraceRecorder, control: RunControl, heldLane: String? = nil) throws {
+        self.heldLane = heldLane
         var fds: [Int32] = [-1, -1]
         guard interleave_pipe(&fds, 1) == 0 else { throw SpawnError(description: "pipe2: \(String(cString: strerror(errno)))") }
         self.recorder = recorder
@@ -188,7 +214,7 @@ public final class ProcessSupervisor: Sendable {
         var map: [Int32] = [0, input ? channel[1] : devNull, 1, devNull, 2, 2, 3, events[1]]
         for extra in fds { map += [extra.child, extra.parent] }
         let argv = [binary, "worker", kind, "--start-ns", String(recorder.startNs), "--parent", String(getpid()),
-                    "--lane", name] + arguments
+                    "--lane", name] + arguments + (name == heldLane ? ["--hold", "true"] : [])
         var pid: pid_t = 0
         let error = withCStrings(argv) { cArgv in
             interleave_spawn(binary, cArgv, map, Int32(map.count / 2), &pid)
@@ -206,6 +232,7 @@ public final class ProcessSupervisor: Sendable {
             return state.stopping || control.isStopped
         }
         lane.emit("process.spawn", ["child": .string(child.lane), "childPid": .int(Int(pid)), "kind": .string(kind)])
+        hooks.withLock { $0.onSpawn }?(child)
         wakeHub()
         // A stop that raced with this spawn has already run its handler.
         if killNow { killAll(SIGKILL) }
@@ -218,8 +245,41 @@ public final class ProcessSupervisor: Sendable {
     public func kill(_ child: ChildProcess, _ signal: Int32, from lane: Lane) {
         lane.emit("process.kill", ["child": .string(child.lane), "signal": .string(signalName(of: signal))])
         state.withLock { state in
-            if state.entries[child.pid]?.status == nil { _ = Glibc.kill(-child.pid, signal) }
+            if state.entries[child.pid]?.status == nil {
+                state.entries[child.pid]?.endedByRun = true
+                _ = Glibc.kill(-child.pid, signal)
+            }
         }
+    }
+
+    /// Called for every child spawned from now on.
+    public func onSpawn(_ handler: @escaping @Sendable (ChildProcess) -> Void) {
+        hooks.withLock { $0.onSpawn = handler }
+    }
+
+    /// Called (on the supervisor thread) when a child ends in a way the run did not
+    /// cause while the run still needs it: killed by a signal nobody in the run sent
+    /// (`kill -9` from outside, a crash), or a non-zero exit code — before the run
+    /// stopped or began shutting its children down.
+    public func onUnexpectedExit(_ handler: @escaping @Sendable (ChildProcess, ExitStatus) -> Void) {
+        hooks.withLock { $0.onUnexpectedExit = handler }
+    }
+
+    /// The first child that died unexpectedly and how, if one did.
+    public var unexpectedExit: (child: ChildProcess, status: ExitStatus)? {
+        state.withLock { state in
+            state.unexpected.first.flatMap { pid in
+                state.entries[pid].flatMap { entry in entry.status.map { (entry.child, $0) } }
+            }
+        }
+    }
+
+    /// Traces the child's `process.exit` on `lane` now if it has been reaped and not yet
+    /// reported; returns the seq of its `process.exit` (this one or the earlier one).
+    @discardableResult
+    public func reportExitIfEnded(_ child: ChildProcess, on lane: Lane) -> Int? {
+        if let exit = status(of: child) { reportExit(child, exit, on: lane) }
+        return state.withLock { $0.entries[child.pid]?.exitSeq }
     }
 
     /// Blocks `lane` until the child has exited and been reaped (`io.begin/io.end
@@ -304,14 +364,18 @@ public final class ProcessSupervisor: Sendable {
         guard first else { return }
         var fields: JSONObject = ["child": .string(child.lane), "childPid": .int(Int(child.pid))]
         for (key, value) in status.fields { fields[key] = value }
-        lane.emit("process.exit", fields)
+        let seq = lane.emit("process.exit", fields)
+        state.withLock { $0.entries[child.pid]?.exitSeq = seq }
     }
 
     /// SIGKILL (or `signal`) to the process group of every child not yet reaped.
     /// Reaping happens under the same lock, so a reaped pid is never signalled.
     private func killAll(_ signal: Int32) {
         state.withLock { state in
-            for entry in state.entries.values where entry.status == nil { _ = Glibc.kill(-entry.child.pid, signal) }
+            for (pid, entry) in state.entries where entry.status == nil {
+                state.entries[pid]?.endedByRun = true
+                _ = Glibc.kill(-entry.child.pid, signal)
+            }
         }
     }
 
@@ -424,18 +488,24 @@ public final class ProcessSupervisor: Sendable {
     }
 
     private func reap(_ pid: Int32) {
-        let child: ChildProcess? = state.withLock { state in
+        let (child, surprise): (ChildProcess?, ExitStatus?) = state.withLock { state in
             var code: Int32 = 0, signal: Int32 = 0
-            guard state.entries[pid] != nil else { return nil }
+            guard let entry = state.entries[pid] else { return (nil, nil) }
+            let status: ExitStatus
             if interleave_reap(pid, &code, &signal) == 0 {
-                state.entries[pid]?.status = ExitStatus(code: signal == 0 ? code : nil, signal: signal == 0 ? nil : signal)
+                status = ExitStatus(code: signal == 0 ? code : nil, signal: signal == 0 ? nil : signal)
             } else {
                 // Someone else reaped it (SIGCHLD ignored, a stray waitpid(-1)): it is
                 // gone, how it ended is unknown.
-                state.entries[pid]?.status = ExitStatus(code: nil, signal: nil)
+                status = ExitStatus(code: nil, signal: nil)
             }
-            return state.entries[pid]?.child
+            state.entries[pid]?.status = status
+            let failed = status.signal != nil || (status.code ?? 0) != 0
+            guard failed, !entry.endedByRun, !state.stopping, !control.isStopped else { return (entry.child, nil) }
+            state.unexpected.append(pid)
+            return (entry.child, status)
         }
+        if let child, let surprise { hooks.withLock { $0.onUnexpectedExit }?(child, surprise) }
         child?.closeInput()
         monitor.lockAndBroadcast()
         shutdownMonitor.lockAndBroadcast()
