@@ -56,6 +56,7 @@ public enum WorkerCommand {
         "pipe-producer": pipeProducer,
         "pipe-consumer": pipeConsumer,
         "counter": counterWorker,
+        "echo-worker": echoPoolWorker,
     ]
 }
 
