@@ -10,7 +10,7 @@ public struct Experiment: Sendable {
     public let summary: String
     /// What to look for in the trace.
     public let lesson: String
-    public let parameters: [ParameterSpec]
+    public internal(set) var parameters: [ParameterSpec]
     /// Runs on the run's own `main` thread. Returns the experiment's figures and a
     /// one-sentence `verdict`; `durationMs` and `tracer` are added by the runner.
     /// May throw `RunInterrupted` when the run is stopped.

@@ -31,15 +31,22 @@ public final class ExperimentRun: Sendable {
     public var control: RunControl { context.control }
     public var outcome: RunOutcome? { outcomeState.withLock { $0 } }
 
+    /// `schedule` overrides the controlled schedule the parameters ask for (the explorer
+    /// passes a seeded scheduler tuned to the run's length).
     public init(id: String, experiment: Experiment, params: Parameters, deadlineMs: Int = 60_000,
-                capacity: Int = 500_000) {
+                capacity: Int = 500_000, schedule: ScheduleController.Mode? = nil, stepIdleTimeoutMs: Int = 600_000) {
         self.experiment = experiment
         self.deadlineMs = deadlineMs
         let control = RunControl()
+        let recorder = TraceRecorder(capacity: capacity, deliverWake: { wake in
+            Scheduler.shared.after(ms: 2, wake)
+        })
+        if let mode = schedule ?? ScheduleParameters.mode(of: params) {
+            control.attach(ScheduleController(mode: mode, control: control, recorder: recorder,
+                                              idleTimeoutMs: stepIdleTimeoutMs))
+        }
         self.context = RunContext(runID: id, experiment: experiment.id, params: params,
-                                  recorder: TraceRecorder(capacity: capacity, deliverWake: { wake in
-                                      Scheduler.shared.after(ms: 2, wake)
-                                  }), control: control)
+                                  recorder: recorder, control: control)
         // A private control: waiting for the outcome must not be interrupted by the run's own stop.
         self.finishedMonitor = Monitor(control: RunControl())
     }
@@ -86,9 +93,13 @@ public final class ExperimentRun: Sendable {
     private func execute() -> RunOutcome {
         let main = context.main
         let startNs = interleave_monotonic_ns()
+        let schedule = control.schedule
+        schedule?.registerRunning(main.name)
         main.emit("run.start", ["experiment": .string(experiment.id), "params": .object(context.params.values)])
         main.start()
-        let deadline = Scheduler.shared.after(ms: deadlineMs) { [control] in control.stop(.timedOut) }
+        // A stepped run waits for its learner: its own idle timeout replaces the deadline.
+        let deadline = schedule?.mode == .step
+            ? nil : Scheduler.shared.after(ms: deadlineMs) { [control] in control.stop(.timedOut) }
 
         var summary = JSONObject()
         var failure: String?
@@ -102,9 +113,15 @@ public final class ExperimentRun: Sendable {
         // Main's code is done: its lane ends here, as Python's main thread does, before
         // the interpreter waits for non-daemon threads and abandons daemon ones.
         main.end()
+        schedule?.end(main.name)
         context.joinAll()
-        Scheduler.shared.cancel(deadline)
+        if let deadline { Scheduler.shared.cancel(deadline) }
         if failure == nil { failure = context.failures.withLock { $0.first } }
+        if let schedule {
+            schedule.finish()
+            summary["schedule"] = JSONValue(schedule.choices)
+            if let divergence = schedule.divergence { failure = divergence }
+        }
 
         let status: RunStatus
         switch control.stopReason {
@@ -116,8 +133,10 @@ public final class ExperimentRun: Sendable {
         case .runEnded?, nil: status = failure == nil ? .completed : .failed
         }
         if summary["verdict"] == nil {
-            summary["verdict"] = .string(Self.defaultVerdict(status, failure: failure, deadlineMs: deadlineMs,
-                                                             children: context.childrenStarted))
+            summary["verdict"] = .string(schedule?.mode == .step && status == .timedOut
+                ? "No step came for \(schedule!.idleTimeoutMs / 1000) s, so the stepped run ended; every thread was stopped and joined."
+                : Self.defaultVerdict(status, failure: failure, deadlineMs: deadlineMs,
+                                      children: context.childrenStarted))
         }
         if let failure { summary["error"] = .string(failure) }
         summary["durationMs"] = .double(Double((interleave_monotonic_ns() - startNs) / 1000) / 1000)

@@ -4,6 +4,8 @@ import JSON
 public struct ParameterSpec: Sendable {
     public enum Kind: String, Sendable {
         case integer, number, boolean, string
+        /// A list of short strings (`maximum` is the most items), e.g. a schedule's lane choices.
+        case array
     }
 
     public let name: String
@@ -37,12 +39,21 @@ public struct ParameterSpec: Sendable {
                     allowed: allowed, description: description)
     }
 
+    public static func strings(_ name: String, maxItems: Int, _ description: String) -> Self {
+        Self(name: name, kind: .array, defaultValue: .array([]), minimum: 0, maximum: Double(maxItems), allowed: nil,
+             description: description)
+    }
+
     public var json: JSONValue {
         var object: JSONObject = [
             "name": .string(name), "type": .string(kind.rawValue), "default": defaultValue,
         ]
-        if let minimum { object["minimum"] = kind == .integer ? .int(Int(minimum)) : .double(minimum) }
-        if let maximum { object["maximum"] = kind == .integer ? .int(Int(maximum)) : .double(maximum) }
+        if kind == .array {
+            object["maxItems"] = .int(Int(maximum ?? 0))
+        } else {
+            if let minimum { object["minimum"] = kind == .integer ? .int(Int(minimum)) : .double(minimum) }
+            if let maximum { object["maximum"] = kind == .integer ? .int(Int(maximum)) : .double(maximum) }
+        }
         if let allowed { object["enum"] = JSONValue(allowed) }
         object["description"] = .string(description)
         return .object(object)
@@ -55,6 +66,7 @@ public struct ParameterSpec: Sendable {
         case .number: "a number between \(format(minimum!)) and \(format(maximum!))"
         case .boolean: "true or false"
         case .string: "one of " + (allowed ?? []).map { "\"\($0)\"" }.joined(separator: ", ")
+        case .array: "a list of at most \(Int(maximum!)) strings of at most 64 characters"
         }
     }
 
@@ -91,6 +103,13 @@ public struct ParameterSpec: Sendable {
                 throw ParameterError(parameter: name, detail: "\(name) must be \(rangeText) (got \(describe(value)))")
             }
             return .string(string)
+        case .array:
+            guard let items = value.arrayValue, items.count <= Int(maximum!),
+                  items.allSatisfy({ ($0.stringValue?.count ?? 65) <= 64 })
+            else {
+                throw ParameterError(parameter: name, detail: "\(name) must be \(rangeText) (got \(describe(value)))")
+            }
+            return .array(items)
         }
     }
 
@@ -151,6 +170,10 @@ public struct Parameters: Sendable, Equatable {
     public func bool(_ name: String) -> Bool {
         guard let value = values[name]?.boolValue else { preconditionFailure("no boolean parameter \(name)") }
         return value
+    }
+
+    public func strings(_ name: String) -> [String] {
+        values[name]?.arrayValue?.compactMap(\.stringValue) ?? []
     }
 
     public func string(_ name: String) -> String {

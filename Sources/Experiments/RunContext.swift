@@ -44,9 +44,17 @@ public final class RunContext: Sendable {
     public func spawn(_ name: String, kind: Lane.Kind = .thread, daemon: Bool = false,
                       _ body: @escaping @Sendable (Lane) throws -> Void) -> TracedThread {
         let lane = lane(name, kind: kind)
+        let schedule = control.schedule
+        schedule?.register(name)
         let thread = TracedThread(name: name) { [self] in
-            lane.start()
+            defer { schedule?.end(name) }
             do {
+                try schedule?.attach(name)
+            } catch {
+                return  // stopped before the schedule ever let it start: it has no lane to end
+            }
+            do {
+                lane.start()
                 try body(lane)
                 lane.end()
             } catch let interrupted as RunInterrupted {
@@ -54,6 +62,11 @@ public final class RunContext: Sendable {
             } catch {
                 lane.emit("lane.end", ["error": .string("\(error)")])
                 failures.withLock { $0.append("\(name): \(error)") }
+            }
+        }
+        if let schedule {
+            thread.setJoinGate {
+                if let joiner = schedule.currentLane() { schedule.join(joiner, target: name) }
             }
         }
         threads.withLock { $0.append(Spawned(thread: thread, daemon: daemon)) }
@@ -71,6 +84,13 @@ public final class RunContext: Sendable {
     /// Sleeps on `lane`, traced as `io.begin/io.end {op: "sleep"}`; a stopped run
     /// wakes it early with `RunInterrupted`.
     public func sleep(ms: Int, on lane: Lane? = nil) throws(RunInterrupted) {
+        if control.schedule != nil {
+            // A controlled schedule runs on virtual time: a sleep is one scheduling point.
+            if let lane { try control.point(lane, "sleep", "\(ms) ms") }
+            lane?.emit("io.begin", ["op": "sleep", "ms": .int(ms), "virtual": true])
+            lane?.emit("io.end", ["op": "sleep"])
+            return
+        }
         lane?.emit("io.begin", ["op": "sleep", "ms": .int(ms)])
         let monitor = Monitor(control: control)
         let deadline = Monitor.deadline(afterMs: ms)

@@ -104,6 +104,8 @@ public enum API {
             }
         }
 
+        addScheduleRoutes(to: &router, playground: playground)
+
         router.add("GET", "/api/openapi.json") { _ in .json(OpenAPI.document(version: playground.configuration.version)) }
 
         if let publicDirectory, let files = StaticFiles(root: publicDirectory) {

@@ -16,6 +16,8 @@ public struct PlaygroundConfiguration: Sendable {
     public var heartbeatMs = 15_000
     /// Events one run may record before the rest are counted as dropped.
     public var maxEventsPerRun = 500_000
+    /// A `schedule=step` run left waiting this long for its learner ends as `timedOut`.
+    public var stepIdleTimeoutMs = 600_000
     public var version = "0.1.0"
 
     public init() {}
@@ -61,7 +63,8 @@ public final class Playground: Sendable {
         let id = Self.newID()
         let execution = ExperimentRun(id: id, experiment: experiment, params: resolved,
                                       deadlineMs: configuration.runDeadlineMs,
-                                      capacity: configuration.maxEventsPerRun)
+                                      capacity: configuration.maxEventsPerRun,
+                                      stepIdleTimeoutMs: configuration.stepIdleTimeoutMs)
         let record = RunRecord(id: id, execution: execution)
         let admitted = active.withLock { active in
             guard active.count < configuration.maxRuns else { return false }
@@ -85,6 +88,14 @@ public final class Playground: Sendable {
         }
         return record
     }
+
+    /// The live execution of run `id`, if it is still running.
+    public func liveRun(_ id: String) -> ExperimentRun? {
+        active.withLock { $0[id]?.execution }
+    }
+
+    /// Whether the server is stopping (long requests give up early).
+    public var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
 
     /// Cancels a live run (true) or deletes a finished one (false).
     public func cancelOrDelete(_ id: String) throws(Problem) -> Bool {

@@ -13,10 +13,17 @@ public final class Monitor: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     public let control: RunControl
+    /// Set when the run's threads follow a controlled schedule: then a wait parks the
+    /// waiting lane with the schedule instead of on the condition variable, and a
+    /// signal makes the lanes waiting here eligible again (see `ScheduleController`).
+    private let schedule: ScheduleController?
     private var stopToken: Int?
 
-    public init(control: RunControl) {
+    /// `controlled: false` keeps this monitor's waits real even in a controlled run (the
+    /// schedule's own monitor, which controlled threads park on).
+    public init(control: RunControl, controlled: Bool = true) {
         self.control = control
+        self.schedule = controlled ? control.schedule : nil
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -52,6 +59,13 @@ public final class Monitor: @unchecked Sendable {
     @discardableResult
     public func wait(deadlineNs: UInt64? = nil) throws(RunInterrupted) -> Bool {
         try control.check()
+        if let schedule, let lane = schedule.currentLane() {
+            let woken = try schedule.block(lane, on: ObjectIdentifier(self), timed: deadlineNs != nil,
+                                           unlock: { pthread_mutex_unlock(mutex) },
+                                           relock: { pthread_mutex_lock(mutex) })
+            try control.check()
+            return woken
+        }
         if let deadlineNs {
             if interleave_monotonic_ns() >= deadlineNs { return false }
             var spec = timespec(tv_sec: Int(deadlineNs / 1_000_000_000), tv_nsec: Int(deadlineNs % 1_000_000_000))
@@ -73,14 +87,21 @@ public final class Monitor: @unchecked Sendable {
     }
 
     /// Wakes one waiter. Call with the lock held (inside `withLock`).
-    public func signal() { pthread_cond_signal(condition) }
+    public func signal() {
+        schedule?.wake(ObjectIdentifier(self))
+        pthread_cond_signal(condition)
+    }
 
     /// Wakes every waiter. Call with the lock held (inside `withLock`).
-    public func broadcast() { pthread_cond_broadcast(condition) }
+    public func broadcast() {
+        schedule?.wake(ObjectIdentifier(self))
+        pthread_cond_broadcast(condition)
+    }
 
     /// Takes the lock and wakes every waiter, for callers outside `withLock`.
     public func lockAndBroadcast() {
         pthread_mutex_lock(mutex)
+        schedule?.wake(ObjectIdentifier(self))
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
     }

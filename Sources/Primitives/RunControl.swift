@@ -1,3 +1,4 @@
+import Tracing
 import Synchronization
 
 /// Why a run's blocking calls are being interrupted.
@@ -36,8 +37,24 @@ public final class RunControl: Sendable {
     }
 
     private let state = Mutex(State())
+    private let scheduleBox = Mutex<ScheduleController?>(nil)
 
     public init() {}
+
+    /// The controlled schedule of this run's threads, if it has one (set once, before
+    /// any of the run's threads or monitors exist).
+    public var schedule: ScheduleController? { scheduleBox.withLock { $0 } }
+
+    public func attach(_ schedule: ScheduleController) {
+        scheduleBox.withLock { $0 = schedule }
+    }
+
+    /// A scheduling point of a controlled run: `lane` waits here until it is chosen to
+    /// perform `op` on `target`. Free runs pass straight through.
+    public func point(_ lane: Lane, _ op: String, _ target: String = "") throws(RunInterrupted) {
+        guard let schedule else { return }
+        try schedule.point(lane.name, op: op, target: target)
+    }
 
     public var stopReason: StopReason? { state.withLock { $0.reason } }
     public var isStopped: Bool { stopReason != nil }

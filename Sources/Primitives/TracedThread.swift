@@ -9,6 +9,11 @@ public final class TracedThread: Sendable {
     private let handle: Mutex<pthread_t?>
     private let tidBox = Atomic<Int32>(0)
     private let joined = Mutex(false)
+    /// In a controlled run: how a lane joining this thread waits for it (a scheduling
+    /// point that is eligible once this thread's lane has ended).
+    private let joinGate = Mutex<(@Sendable () -> Void)?>(nil)
+
+    public func setJoinGate(_ gate: @escaping @Sendable () -> Void) { joinGate.withLock { $0 = gate } }
 
     /// The kernel thread id, once the thread has started running.
     public var tid: Int32 { tidBox.load(ordering: .acquiring) }
@@ -48,6 +53,7 @@ public final class TracedThread: Sendable {
     /// Waits for the thread to finish. Safe to call more than once, from any thread
     /// but its own.
     public func join() {
+        joinGate.withLock { $0 }?()
         let thread: pthread_t? = joined.withLock { joined in
             if joined { return nil }
             joined = true

@@ -12,7 +12,7 @@ import Tracing
 struct Interleave: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A concurrency playground: real threads, processes and locks, traced live.",
-        subcommands: [Serve.self, Run.self, List.self, Export.self, Bench.self],
+        subcommands: [Serve.self, Run.self, List.self, Export.self, Bench.self, ExploreCommand.self],
         defaultSubcommand: Serve.self
     )
 
@@ -155,12 +155,7 @@ struct Run: ParsableCommand {
         guard let definition = Catalog.experiment(experiment) else {
             throw ValidationError("unknown experiment \"\(experiment)\"; known: \(Catalog.ids.joined(separator: ", "))")
         }
-        var object = JSONObject()
-        for pair in params {
-            guard let equals = pair.firstIndex(of: "=") else { throw ValidationError("--param takes name=value (got \(pair))") }
-            let name = String(pair[..<equals]), text = String(pair[pair.index(after: equals)...])
-            object[name] = (try? JSONParser.parse(text)) ?? .string(text)
-        }
+        let object = try parseParams(params)
         let resolved: Parameters
         do { resolved = try definition.resolve(.object(object)) } catch { throw ValidationError(error.detail) }
         let execution = ExperimentRun(id: "cli", experiment: definition, params: resolved)

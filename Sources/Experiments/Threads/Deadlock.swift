@@ -78,7 +78,8 @@ private func runDeadlock(_ run: RunContext) throws -> JSONObject {
             while meal < meals {
                 attempt += 1
                 try left.acquire(on: lane)
-                if attempt == 1 { try allHoldLeft.arrive() }
+                // Under a controlled schedule the cycle is the learner's (or the seed's) to make.
+                if attempt == 1, run.control.schedule == nil { try allHoldLeft.arrive() }
                 try run.sleep(ms: holdMs, on: lane)
                 lane.log("holding \(left.name) (left); reaching for \(right.name) (right)")
                 let gotRight: Bool = switch strategy {

@@ -37,7 +37,10 @@ private func runRaceCondition(_ run: RunContext) throws -> JSONObject {
     let workers = run.params.int("workers")
     let increments = run.params.int("increments")
     let useLock = run.params.bool("lock")
-    let tracedRounds = min(run.params.int("tracedRounds"), increments)
+    // Under a controlled schedule every round is traced: each read and write is a
+    // scheduling point, and the schedule (not a hand-off) decides who interleaves.
+    let controlled = run.control.schedule != nil
+    let tracedRounds = controlled ? increments : min(run.params.int("tracedRounds"), increments)
     let expected = workers * increments
     let counter = Atomic<Int>(0)
     let meet = Rendezvous(parties: workers, control: run.control)
@@ -67,12 +70,17 @@ private func runRaceCondition(_ run: RunContext) throws -> JSONObject {
                 if round % 1024 == 0 { try run.check() }
                 if useLock {
                     // Traced rounds start together, so the lock really is contended.
-                    if traced { try meet.arrive() }
+                    if traced, !controlled { try meet.arrive() }
                     try lock.acquire(on: lane, traced: traced)
                     let value = read(lane, traced: traced)
                     if traced { sched_yield() }  // widening the window changes nothing under the lock
                     write(value + 1, lane, traced: traced)
                     lock.release(on: lane, traced: traced)
+                } else if controlled {
+                    try run.control.point(lane, "read", "counter")
+                    let value = read(lane, traced: true)
+                    try run.control.point(lane, "write", "counter")
+                    write(value + 1, lane, traced: true)
                 } else if traced {
                     let value = read(lane, traced: true)
                     try meet.arrive()  // everyone has read the same value before anyone writes

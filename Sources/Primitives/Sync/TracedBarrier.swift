@@ -29,6 +29,7 @@ public final class TracedBarrier: Sendable {
     /// (0 for the first, parties − 1 for the one that released the others).
     @discardableResult
     public func wait(on lane: Lane) throws(RunInterrupted) -> Int {
+        try monitor.control.point(lane, "wait", name)
         let (round, index, flow) = try monitor.withLock { () throws(RunInterrupted) -> (Int, Int, Int?) in
             let (round, index) = state.withLock { state in
                 state.arrived += 1

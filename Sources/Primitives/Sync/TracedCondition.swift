@@ -41,6 +41,7 @@ public final class TracedCondition: Sendable {
     /// throws without the lock.
     @discardableResult
     public func wait(on lane: Lane, timeoutMs: Int? = nil) throws(RunInterrupted) -> Bool {
+        try monitor.control.point(lane, "wait", name)
         let deadline = timeoutMs.map { Monitor.deadline(afterMs: $0) }
         // Registered before the lock is released: a notify needs the lock, so none is lost.
         let ticket: Int = monitor.withLock {
@@ -76,6 +77,7 @@ public final class TracedCondition: Sendable {
 
     /// Wakes up to `n` waiters, oldest first. Call holding `lock`.
     public func notify(_ n: Int = 1, on lane: Lane) {
+        try? monitor.control.point(lane, n == Int.max ? "notify_all" : "notify", name)
         monitor.withLock {
             let flow = lane.recorder.nextFlow()
             let woken: Int = state.withLock { state in

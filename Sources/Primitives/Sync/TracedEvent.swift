@@ -30,6 +30,7 @@ public final class TracedEvent: Sendable {
     /// Python's `wait(timeout)` does: false means it timed out.
     @discardableResult
     public func wait(on lane: Lane, timeoutMs: Int? = nil) throws(RunInterrupted) -> Bool {
+        try monitor.control.point(lane, "wait", name)
         let deadline = timeoutMs.map { Monitor.deadline(afterMs: $0) }
         var fields: JSONObject = ["event": .string(name)]
         if let timeoutMs { fields["timeoutMs"] = .int(timeoutMs) }
@@ -45,6 +46,7 @@ public final class TracedEvent: Sendable {
     }
 
     public func set(on lane: Lane) {
+        try? monitor.control.point(lane, "set", name)
         monitor.withLock {
             let flow = lane.recorder.nextFlow()
             state.withLock { state in
@@ -57,6 +59,7 @@ public final class TracedEvent: Sendable {
     }
 
     public func clear(on lane: Lane) {
+        try? monitor.control.point(lane, "clear", name)
         monitor.withLock {
             state.withLock { $0.isSet = false }
             lane.emit("event.clear", ["event": .string(name)])

@@ -43,6 +43,7 @@ public final class TracedLock: Sendable {
     @discardableResult
     public func acquire(on lane: Lane, blocking: Bool = true, timeoutMs: Int? = nil,
                         traced: Bool = true) throws(RunInterrupted) -> Bool {
+        try monitor.control.point(lane, blocking ? "acquire" : "try-acquire", name)
         var first = monitor.withLock { take(lane, waited: false, traced: traced) }
         // Untraced hot loops spin briefly before sleeping, as an adaptive mutex does: a
         // hand-off through a condition variable costs a context switch per acquire.
@@ -121,6 +122,7 @@ public final class TracedLock: Sendable {
     /// Releases one level. Releasing a lock `lane` does not hold does nothing: that is
     /// what an unwinding thread may do after its wait was interrupted.
     public func release(on lane: Lane, traced: Bool = true) {
+        try? monitor.control.point(lane, "release", name)
         let freed: Bool = monitor.withLock {
             let released: (depth: Int, flow: Int?)? = state.withLock { state in
                 guard state.owner == lane.name, state.depth > 0 else { return nil }

@@ -76,7 +76,8 @@ public final class TracedQueue: Sendable {
     /// `queue.full`) instead of waiting when the queue is full.
     @discardableResult
     public func put(_ value: JSONValue, priority: Int? = nil, on lane: Lane, block: Bool = true) throws(RunInterrupted) -> Bool {
-        try monitor.withLock { () throws(RunInterrupted) -> Bool in
+        try monitor.control.point(lane, block ? "put" : "put_nowait", name)
+        return try monitor.withLock { () throws(RunInterrupted) -> Bool in
             if isFull {
                 let size = state.withLock { $0.entries.count }
                 lane.emit("queue.full", ["queue": .string(name), "item": value, "size": .int(size), "waiting": .bool(block)])
@@ -106,7 +107,8 @@ public final class TracedQueue: Sendable {
     /// `get()`; with `block: false`, `get_nowait`: returns nil (traced `queue.empty`)
     /// instead of waiting when the queue is empty.
     public func get(on lane: Lane, block: Bool = true) throws(RunInterrupted) -> Item? {
-        try monitor.withLock { () throws(RunInterrupted) -> Item? in
+        try monitor.control.point(lane, block ? "get" : "get_nowait", name)
+        return try monitor.withLock { () throws(RunInterrupted) -> Item? in
             if state.withLock({ $0.entries.isEmpty }) {
                 lane.emit("queue.empty", ["queue": .string(name), "size": 0, "waiting": .bool(block)])
                 guard block else { return nil }

@@ -42,6 +42,7 @@ public final class TracedSemaphore: Sendable {
     /// Takes a permit, blocking until one is free (or `timeoutMs` passes: false).
     @discardableResult
     public func acquire(on lane: Lane, timeoutMs: Int? = nil) throws(RunInterrupted) -> Bool {
+        try monitor.control.point(lane, "acquire", name)
         if monitor.withLock({ take(lane, waited: false) }) {
             if inGraph { detector.acquired(name, by: lane, isLock: false) }
             return true
@@ -88,6 +89,7 @@ public final class TracedSemaphore: Sendable {
 
     /// Returns a permit (any lane may, as in Python).
     public func release(on lane: Lane) {
+        try? monitor.control.point(lane, "release", name)
         let leavesGraph: Bool = monitor.withLock {
             let (available, flow, leavesGraph): (Int, Int?, Bool) = state.withLock { state in
                 state.available += 1
