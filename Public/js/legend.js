@@ -29,6 +29,7 @@ export function renderLegend(container) {
     }), spanStyles(document.createElement('canvas').getContext('2d'))[kind].label);
   }
   for (const fam of [...INSTANT_FAMILIES, GENERIC_INSTANT]) {
+    if (!fam.label) continue;
     item(container, swatch((ctx) => {
       ctx.fillStyle = fam.color; ctx.strokeStyle = fam.color; drawShape(ctx, fam.shape, 13, 7, 4);
     }), fam.label);

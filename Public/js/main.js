@@ -18,6 +18,7 @@ import { syncUrl, currentParams, applyLinkedView } from './app/url.js';
 import { startRun, openRun, cancelRun, refreshRuns } from './app/session.js';
 import { openCompare } from './app/compare.js';
 import { exportNdjson, exportPng } from './app/exports.js';
+import { updateInsights } from './app/insights.js';
 
 // ---- timeline, log, replay --------------------------------------------------------------------
 const view = new TimeView();
@@ -47,6 +48,7 @@ const timeline = new Timeline($('timeline'), view, {
       t.drawn = performance.now();
     }
     if (state.model && state.model.layoutVersion !== state.laneListVersion) updateLaneList(state.model);
+    updateInsights(state.model);
     if (state.model) {
       $('run-counts').textContent = `${state.model.events.length.toLocaleString()} events · ${state.model.lanes.size} lanes`;
     }

@@ -228,7 +228,7 @@ def main():
     if args.big:
         record_big(args.big)
     for name, gen in (("thread-pool", trace_gen.thread_pool), ("deadlock", trace_gen.deadlock),
-                      ("producer-consumer", trace_gen.processes)):
+                      ("producer-consumer", trace_gen.processes), ("race-condition", trace_gen.race_lost)):
         make_run(name, {}, gen(), live=False)
     srv = make_server(args.port)
     print(f"Interleave listening on http://127.0.0.1:{srv.server_address[1]}", flush=True)

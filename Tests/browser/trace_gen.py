@@ -207,3 +207,50 @@ GENERATORS = {
     "producer-consumer": lambda p: processes(int(p.get("children", 3)), int(p.get("items", 6))),
     "race-condition": lambda p: big(int(p.get("events", 20000)), int(p.get("threads", 4))),
 }
+
+
+def race_lost(workers=4, rounds=5):
+    """race-condition without a lock, as the DESIGN.md lesson vocabulary draws it: every round all
+    workers read the same value, then each writes value+1; every write after the round's first
+    is lost and names (overwrote) the write it overwrote. Counters carry `expected`."""
+    tr = Trace("race-condition", {"workers": workers, "increments": rounds, "lock": False})
+    lanes = [f"worker-{i + 1}" for i in range(workers)]
+    for i, lane in enumerate(lanes):
+        tr.emit(50 + i * 5, "lane.start", lane, kind="thread")
+    value = 0
+    expected = 0
+    t = 200
+    seqs = {}
+    first_lost = None
+    for r in range(rounds):
+        tr.emit(t - 5, "phase.begin", "main", name=f"round {r + 1}")
+        for i, lane in enumerate(lanes):
+            tr.emit(t + i * 12, "var.read", lane, var="counter", value=value)
+        t += workers * 12 + 40
+        first = None
+        for i, lane in enumerate(lanes):
+            expected += 1
+            ev = tr.emit(t + i * 15, "var.write", lane, var="counter", value=value + 1)
+            if first is None:
+                first = ev
+            else:
+                ev["lost"] = True
+                ev["overwrote"] = id(first)  # resolved to a seq below
+                if first_lost is None:
+                    first_lost = (first, ev)
+            tr.emit(t + i * 15 + 1, "counter", lane, name="counter", value=value + 1, expected=expected)
+        value += 1
+        t += workers * 15 + 60
+        tr.emit(t - 20, "phase.end", "main", name=f"round {r + 1}")
+    ins = tr.emit(t, "insight", "main", text=f"Both W {first_lost[0]['value']} markers write the same value: "
+                  "the second overwrote the first, so one update was lost.", kind="problem", refs=[])
+    ins["_refs"] = [id(first_lost[0]), id(first_lost[1])]
+    events = tr.finish("completed", {"verdict": f"Lost {expected - value} of {expected} updates without a lock.",
+                                     "expected": expected, "final": value, "lost": expected - value})
+    by_id = {id(e): e["seq"] for e in events}
+    for e in events:
+        if "overwrote" in e:
+            e["overwrote"] = by_id[e["overwrote"]]
+        if "_refs" in e:
+            e["refs"] = [by_id[x] for x in e.pop("_refs")]
+    return events

@@ -1,2 +1,3 @@
 // Viewer extensions of the "seeing" area (issue 9): shared-state markers, insights, phases.
-export {};
+import '../model/lesson.js';
+import '../tracks/lesson.js';

@@ -126,6 +126,13 @@ on('counter', (m, ev, index, lane) => {
     if (v < c.min) c.min = v;
     if (v > c.max) c.max = v;
   }
+  // {expected}: what the value would be if nothing were lost; drawn beside the actual one
+  const e = Number(ev.expected);
+  if (ev.expected != null && isFinite(e)) {
+    (c.expected ??= []).push([ev.ts, e, index]);
+    c.expMin = Math.min(c.expMin ?? e, e);
+    c.expMax = Math.max(c.expMax ?? e, e);
+  }
 });
 
 on('deadlock.detected', (m, ev, index, lane) => {

@@ -4,6 +4,7 @@ import { TRACK, upperBound, lowerBound } from '../model.js';
 import { GUTTER } from './layout.js';
 import { formatTime } from './axis.js';
 import { reach } from './layers.js';
+import { allTracks } from '../tracks/index.js';
 
 export class InputMixin {
   positionOf(index) {
@@ -19,6 +20,10 @@ export class InputMixin {
     if (!m || x < GUTTER) return null;
     const t = this.view.t0 + (x - GUTTER) / this.view.scale;
     const tMax = this.limit == null ? m.maxTs : Math.min(this.limit, m.maxTs);
+    for (const tr of allTracks()) {
+      if (!tr.hitOverlay) continue;
+      try { const h = tr.hitOverlay(x, y, this.frame, m); if (h) return h; } catch { /* a broken track hits nothing */ }
+    }
     const row = this.rows.find((r) => y >= r.y && y < r.y + r.h);
     if (!row) return null;
     if (row.type === 'counter') {

@@ -106,6 +106,7 @@ export class LayersMixin {
     for (let k = from; k < to; k++) {
       const e = ev[list[k]];
       const fam = instantFamily(String(e.type));
+      if (fam.shape === 'none') continue; // drawn by a registered track (tracks/lesson.js)
       const x = X(e.ts);
       const col = Math.round(x / 3);
       let b = byFamily.get(fam);
@@ -124,6 +125,28 @@ export class LayersMixin {
     }
   }
 
+  /**
+   * The y range of a counter chart. A last value far above everything before it (the untraced
+   * rounds of race-condition landing at once) would flatten the traced part into a line: then
+   * the scale follows the earlier values and the last one is drawn clipped, with its number.
+   * In compare mode the timelines share one scale per counter name (this.counterScale).
+   */
+  counterRange(c) {
+    const lo = Math.min(0, c.min, c.expMin ?? 0);
+    let hi = Math.max(c.max, c.expMax ?? -Infinity);
+    let clipped = false;
+    const n = c.points.length;
+    if (n >= 4) {
+      let before = -Infinity;
+      for (let k = 0; k < n - 1; k++) if (c.points[k][1] > before) before = c.points[k][1];
+      for (const e of c.expected || []) if (e[0] < c.points[n - 1][0] && e[1] > before) before = e[1];
+      if (before > lo && c.points[n - 1][1] - lo > 3 * (before - lo)) { hi = before; clipped = true; }
+    }
+    const shared = this.counterScale?.(c.name);
+    if (shared != null && !clipped && shared > hi) hi = shared;
+    return { lo, hi: Math.max(hi, lo + 1e-9), clipped };
+  }
+
   drawCounter(ctx, row, t0, t1, tMax, X) {
     const c = row.counter;
     const { y, h } = row;
@@ -133,12 +156,14 @@ export class LayersMixin {
     ctx.fillRect(GUTTER, y + h - 1, this.view.plotWidth, 1);
     const pts = c.points;
     if (!pts.length) return;
-    const lo = Math.min(0, c.min);
-    const range = Math.max(1e-9, c.max - lo);
-    const Y = (v) => y + h - 4 - ((v - lo) / range) * (h - 10);
+    const { lo, hi, clipped } = this.counterRange(c);
+    const top = y + 6;
+    const bottom = y + h - 4;
+    const Y = (v) => Math.max(top - 3, bottom - ((v - lo) / (hi - lo)) * (bottom - top));
     let i = Math.max(0, upperBound(pts, t0, (p) => p[0]) - 1);
     const end = upperBound(pts, Math.min(t1, tMax), (p) => p[0]);
     if (pts[i][0] > tMax) return;
+    if (c.expected && c.expected.length) this.drawExpected(ctx, c, Y, t0, t1, tMax, X);
     ctx.beginPath();
     let px = X(pts[i][0]);
     let py = Y(pts[i][1]);
@@ -170,6 +195,57 @@ export class LayersMixin {
     ctx.strokeStyle = '#2459c4';
     ctx.lineWidth = 1.25;
     ctx.stroke();
+    const last = pts[pts.length - 1];
+    if (clipped && last[0] <= tMax && last[0] >= t0 && last[0] <= t1) {
+      // the clipped last value: a break mark and its number
+      const x = X(last[0]);
+      ctx.fillStyle = '#fbfcfd';
+      ctx.fillRect(x + 1, top + 4, Math.max(6, xe - x), 3);
+      ctx.fillStyle = '#16202c';
+      ctx.font = 'bold 10px system-ui, sans-serif';
+      ctx.textBaseline = 'top';
+      const label = `↑ ${last[1].toLocaleString()} (off scale)`;
+      const w = ctx.measureText(label).width;
+      ctx.fillText(label, Math.min(x + 4, GUTTER + this.view.plotWidth - w - 4), y + 1);
+    }
+  }
+
+  /** The expected value beside the actual one: a dashed step line, the gap between them shaded. */
+  drawExpected(ctx, c, Y, t0, t1, tMax, X) {
+    const ex = c.expected;
+    let i = Math.max(0, upperBound(ex, t0, (p) => p[0]) - 1);
+    const end = upperBound(ex, Math.min(t1, tMax), (p) => p[0]);
+    if (ex[i][0] > tMax) return;
+    const path = [];
+    let lastCol = null;
+    for (; i < end; i++) {
+      const x = X(ex[i][0]);
+      const col = Math.round(x);
+      if (col === lastCol) path[path.length - 1] = [x, Y(ex[i][1]), ex[i][0]];
+      else path.push([x, Y(ex[i][1]), ex[i][0]]);
+      lastCol = col;
+    }
+    const xe = X(Math.min(t1, tMax));
+    ctx.beginPath();
+    ctx.moveTo(Math.max(path[0][0], GUTTER - 2), path[0][1]);
+    for (let k = 1; k < path.length; k++) { ctx.lineTo(path[k][0], path[k - 1][1]); ctx.lineTo(path[k][0], path[k][1]); }
+    ctx.lineTo(xe, path[path.length - 1][1]);
+    ctx.strokeStyle = '#7a8594';
+    ctx.lineWidth = 1.25;
+    ctx.setLineDash([4, 3]);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    // shade expected minus actual (the lost updates) in red, column by column
+    const pts = c.points;
+    ctx.fillStyle = 'rgba(192, 38, 45, 0.18)';
+    for (let k = 0; k < path.length; k++) {
+      const xa = path[k][0];
+      const xb = k + 1 < path.length ? path[k + 1][0] : xe;
+      const j = upperBound(pts, path[k][2], (p) => p[0]) - 1;
+      if (j < 0) continue;
+      const ya = Y(pts[j][1]);
+      if (ya > path[k][1] + 0.5) ctx.fillRect(xa, path[k][1], Math.max(1, xb - xa), ya - path[k][1]);
+    }
   }
 
   drawFlows(ctx, t0, t1, tMax, X) {
@@ -328,7 +404,12 @@ export class LayersMixin {
         const k = upperBound(c.points, tMax, (p) => p[0]) - 1;
         ctx.fillStyle = '#5f6b7a';
         ctx.font = '10px system-ui, sans-serif';
-        ctx.fillText(`now ${k >= 0 ? c.points[k][1] : '–'} · max ${c.max}`, 10, row.y + 27);
+        const now = k >= 0 ? c.points[k][1] : null;
+        const ke = c.expected ? upperBound(c.expected, tMax, (p) => p[0]) - 1 : -1;
+        const exp = ke >= 0 ? c.expected[ke][1] : null;
+        ctx.fillText(exp != null && now != null
+          ? `now ${now.toLocaleString()} · expected ${exp.toLocaleString()}${exp > now ? ` (${(exp - now).toLocaleString()} lost)` : ''}`
+          : `now ${now == null ? '–' : now.toLocaleString()} · max ${c.max.toLocaleString()}`, 10, row.y + 27);
       }
     }
   }

@@ -7,7 +7,7 @@ import { tracksFor } from '../tracks/index.js';
 export const GUTTER = 190;
 export const AXIS_H = 24;
 export const GROUP_H = 18;
-export const COUNTER_H = 40;
+export const COUNTER_H = 46;
 // Lane geometry: y offsets inside a lane. Runs with many actors (spawn-cost starts 200) get
 // compact lanes so the whole run still fits on a screen or two.
 export const ROOMY = { laneH: 42, instantY: 7, r: 4, trackY: [13, 24, 32], trackH: [10, 7, 9], compact: false };

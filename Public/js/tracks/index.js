@@ -10,6 +10,7 @@
 //     rows(model) { return [{ label, sublabel?, height, draw, hit? }]; },   // 'top' / 'bottom'
 //     laneRows(model, lane) { return [...]; },                              // 'lane'
 //     overlay(ctx, frame, model) { … },  // optional: drawn over every row (flags, bands, callouts)
+//     hitOverlay(x, y, frame, model) { … },  // optional: what an overlay shows at a point (as row.hit)
 //     legend: [{ label, draw(ctx, w, h) }],  // optional: entries for the legend under the timeline
 //   });
 //
