@@ -92,12 +92,15 @@ private func runThreadPool(_ run: RunContext) throws -> JSONObject {
         }
     }
     let wallMs = Double(run.recorder.elapsedMicros - startUs) / 1000
+    poolInsights(run, workers: workers, tasks: tasks, mode: mode)
     let totalMs = durations.reduce(0, +)
     let longest = durations.max() ?? 0
     let idealMs = mode == "sync" ? Double(totalMs) : max(Double(totalMs) / Double(workers), Double(longest))
     let speedup = wallMs > 0 ? Double(totalMs) / wallMs : 0
     let distinct = workerTids.withLock { $0.count }
     let verdict = switch mode {
+    case _ where tasks == 0:
+        "No tasks were submitted: the \(workers) workers had nothing to run."
     case "sync":
         "Synchronous publishing ran \(tasks) tasks one at a time in \(Int(wallMs)) ms: \(workers) workers but a speedup of only \(format(speedup))×."
     default:
@@ -114,4 +117,33 @@ private func runThreadPool(_ run: RunContext) throws -> JSONObject {
 
 func format(_ value: Double) -> String {
     String((value * 10).rounded() / 10)
+}
+
+/// What a learner should see in a pool run: when it saturates, and how workers are reused.
+private func poolInsights(_ run: RunContext, workers: Int, tasks: Int, mode: String) {
+    let starts = run.recorded(["task.start"])
+    guard let firstStart = starts.first else {
+        run.main.insight("No tasks were submitted, so the worker lanes stay empty.", kind: .info)
+        return
+    }
+    if mode == "sync" {
+        let waits = run.recorded(["io.begin"], lane: "main") { $0.string("op") == "result" }.prefix(2)
+        run.main.insight("Main waits for each result (grey bar) before it submits the next task, so only one worker is ever busy.",
+                         refs: waits.map(\.seq) + starts.prefix(2).map(\.seq), kind: .timing)
+        return
+    }
+    if starts.count > workers {
+        let next = starts[workers]
+        let freed = run.lastSeq("task.end", lane: next.lane) { $0.seq < next.seq }
+        run.main.insight("All \(workers) workers are busy, so task \(next.int("task") ?? workers) waits in the queue until \(next.lane) finishes a task and picks it up.",
+                         refs: [next.int("task").flatMap { task in run.firstSeq("task.submit") { $0.int("task") == task } }, freed, next.seq],
+                         kind: .timing)
+    }
+    let reused = run.recorded(["task.start"], lane: firstStart.lane)
+    if reused.count > 1 {
+        run.main.insight("\(firstStart.lane) runs \(reused.count) tasks one after another on the same thread: the pool reuses its threads instead of starting one per task.",
+                         refs: reused.map(\.seq), kind: .actor)
+    } else {
+        run.main.insight("Each task starts on a pool worker thread, not on main.", refs: [firstStart.seq], kind: .actor)
+    }
 }

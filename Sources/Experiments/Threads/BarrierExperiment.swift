@@ -31,6 +31,7 @@ private func runBarrier(_ run: RunContext) throws -> JSONObject {
     let workMs = run.params.int("workMs")
     let barrier = TracedBarrier("barrier", parties: parties, control: run.control)
     run.main.log("barrier = threading.Barrier(\(parties)); \(rounds) rounds")
+    run.main.phaseBegin("round 1")
 
     var threads: [TracedThread] = []
     for index in 1...parties {
@@ -40,11 +41,21 @@ private func runBarrier(_ run: RunContext) throws -> JSONObject {
                 let rank = (index - 1 + round) % parties + 1
                 try run.sleep(ms: rank * workMs, on: lane)
                 try barrier.wait(on: lane)
+                // The slowest party of the round closes it on the phase row and opens the next.
+                if rank == parties {
+                    lane.phaseEnd("round \(round + 1)")
+                    if round + 1 < rounds { lane.phaseBegin("round \(round + 2)") }
+                }
             }
         })
     }
     for thread in threads { thread.join() }
     try run.check()
+    if let last = run.recorded(["barrier.wait"], where: { $0.int("round") == 0 && $0.bool("last") }).first {
+        let passes = run.recorded(["barrier.pass"]) { $0.int("round") == 0 }
+        run.main.insight("Round 1 lasts as long as its slowest party: \(last.lane) arrives last, and its arrival releases all \(parties) at once (the arrows fan out from it).",
+                         refs: [last.seq] + passes.map(\.seq), kind: .timing)
+    }
     return [
         "verdict": .string("\(parties) parties met \(rounds) time(s); in every round nobody passed before the last party arrived, so each round lasted as long as its slowest party (\(parties * workMs) ms)."),
         "parties": .int(parties), "rounds": .int(rounds),

@@ -83,6 +83,13 @@ private func runCallbacks(_ run: RunContext) throws -> JSONObject {
         }
     }
 
+    if let callback = run.recorded(["task.callback"], where: { $0.lane != "main" }).first {
+        run.main.insight("The callback (▼) runs on \(callback.lane), right after that worker's task ends — on the worker thread that finished it, not on main.",
+                         refs: [run.lastSeq("task.end", lane: callback.lane) { $0.seq < callback.seq }, callback.seq], kind: .actor)
+    }
+    if let late = run.lastSeq("task.callback", lane: "main") {
+        run.main.insight("This callback was added after its task had finished, so it ran at once, on main.", refs: [late], kind: .actor)
+    }
     let callList = calls.withLock { $0 }
     let completionOrder = completions.withLock { $0 }
     let pooled = callList.dropLast()

@@ -87,6 +87,15 @@ private func runCondition(_ run: RunContext) throws -> JSONObject {
     for thread in threads { thread.join() }
     try run.check()
     let taken = shared.withLock { $0.taken }
+    if let notify = run.recorded(["cond.notify"], where: { ($0.int("woken") ?? 0) > 0 }).first {
+        let wakes = notify.flow.map { flow in run.recorded(["cond.wake"]) { $0.flow == flow } } ?? []
+        run.main.insight(notifyAll
+            ? "notify_all() wakes every waiting consumer at once (one arrow each), but only one finds the item; the others see an empty list and wait again."
+            : "Each notify() on main wakes exactly one waiting consumer — one arrow per notify — and that consumer takes the item.",
+            refs: [notify.seq] + wakes.map(\.seq), kind: .order)
+    } else {
+        run.main.insight("No notify woke a waiter in this run.", refs: [run.firstSeq("cond.notify")], kind: .info)
+    }
     let empty = emptyWakes.load(ordering: .relaxed)
     let verdict = notifyAll
         ? "\(consumers) consumers took \(taken.count) items; notify_all woke everyone each time, so \(empty) wake-ups found the list empty and looped back to wait."

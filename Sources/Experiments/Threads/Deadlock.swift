@@ -112,6 +112,9 @@ private func runDeadlock(_ run: RunContext) throws -> JSONObject {
         "potentialDeadlocks": .array(potentials.map { JSONValue($0) }),
     ]
     if let cycle = detector.detectedCycle {
+        let waits = run.recorded(["lock.wait"]) { $0.lane.hasPrefix("philosopher-") }
+        run.main.insight("Every philosopher holds its left fork (green) and waits for its right one (red WAIT), which the next philosopher holds: the waits close a circle, so nobody can go on.",
+                         refs: waits.map(\.seq) + [run.firstSeq("deadlock.detected")], kind: .problem)
         summary["deadlocked"] = true
         summary["cycle"] = .array(cycle.map {
             ["lane": .string($0.lane), "waitsFor": .string($0.waitsFor), "heldBy": .string($0.heldBy)]
@@ -121,6 +124,18 @@ private func runDeadlock(_ run: RunContext) throws -> JSONObject {
     }
     try run.check()
     summary["deadlocked"] = false
+    switch strategy {
+    case "ordered":
+        let last = "philosopher-\(count)"
+        run.main.insight("\(last) takes fork-1 before fork-\(count), the same global order as everyone else: no one can hold one fork while its neighbour holds the other, so no circle of waits forms.",
+                         refs: [run.firstSeq("lock.acquire", lane: last)], kind: .success)
+    default:
+        let gaveUp = run.recorded(["lock.timeout"]).prefix(3)
+        run.main.insight(gaveUp.isEmpty
+            ? "No right fork was ever busy here, so nobody had to give a fork back."
+            : "The right fork was busy: \(gaveUp.first!.lane) gave its left fork back instead of waiting on (◆), which breaks the circle of waits.",
+            refs: gaveUp.map(\.seq), kind: .success)
+    }
     let inversions = potentials.isEmpty ? "no lock-order inversion" : "\(potentials.count) lock-order inversion(s) flagged as potential deadlocks"
     let verdict = switch strategy {
     case "ordered":

@@ -53,6 +53,16 @@ private func runEvent(_ run: RunContext) throws -> JSONObject {
     event.set(on: run.main)
     for thread in threads { thread.join() }
     try run.check()
+    let wakes = run.recorded(["event.wake"]) { !$0.bool("timedOut") }
+    let timeouts = run.recorded(["event.wake"]) { $0.bool("timedOut") }
+    if !wakes.isEmpty {
+        run.main.insight("One set() on main wakes \(wakes.count == waiters ? "every waiter" : "\(wakes.count) waiters") at once: the arrows fan out from it and the amber waits all end together.",
+                         refs: [run.firstSeq("event.set")] + wakes.map(\.seq), kind: .order)
+    }
+    if let first = timeouts.first {
+        run.main.insight("\(first.lane) stopped waiting after its \(timeoutMs) ms timeout, before the event was set: wait() returned False.",
+                         refs: timeouts.map(\.seq), kind: .timing)
+    }
     let wokenCount = woken.load(ordering: .relaxed), timedOutCount = timedOut.load(ordering: .relaxed)
     let verdict = timedOutCount == 0
         ? "All \(waiters) waiters blocked until main set the event after \(setAfterMs) ms, then woke together."

@@ -48,6 +48,9 @@ private func runMutexVsRLock(_ run: RunContext) throws -> JSONObject {
     let levels = reached.load(ordering: .sequentiallyConsistent)
     if let cycle = detector.detectedCycle {
         run.main.log("thread-1 waited for itself; the wait was cancelled and the thread unwound")
+        run.main.insight("thread-1 already holds the lock (green) and asks for it again (red WAIT): it waits for a release only it could do — a deadlock with itself.",
+                         refs: [run.firstSeq("lock.acquire", lane: "thread-1"), run.firstSeq("lock.wait", lane: "thread-1"), run.firstSeq("deadlock.detected")],
+                         kind: .problem)
         return [
             "verdict": .string("The mutex deadlocked its own thread on acquire #\(levels + 1): detected as a \(cycle.count)-edge wait-for cycle and recovered."),
             "kind": .string(recursive ? "recursive" : "mutex"), "depth": .int(depth), "reached": .int(levels),
@@ -55,6 +58,8 @@ private func runMutexVsRLock(_ run: RunContext) throws -> JSONObject {
         ]
     }
     try run.check()
+    run.main.insight("One thread takes the recursive lock \(levels) times: each acquire nests one bar deeper, and the lock is free only after \(levels) releases.",
+                     refs: run.recorded(["lock.acquire", "lock.release"], lane: "thread-1").map(\.seq), kind: .success)
     return [
         "verdict": .string("The recursive lock was taken \(levels) times by one thread (depth 1…\(levels)) and released in reverse without deadlock."),
         "kind": .string(recursive ? "recursive" : "mutex"), "depth": .int(depth), "reached": .int(levels),

@@ -77,6 +77,19 @@ private func runProducerConsumer(_ run: RunContext) throws -> JSONObject {
     for thread in consumerThreads { thread.join() }
     try run.check()
 
+    if let firstPut = run.recorded(["queue.put"], where: { $0.flow != nil && $0.lane.hasPrefix("producer") }).first,
+       let got = run.recorded(["queue.get"], where: { $0.flow == firstPut.flow }).first {
+        run.main.insight("Item \(firstPut.int("item") ?? 0), put by \(firstPut.lane), is taken by \(got.lane): the arrow follows one item through the queue; whoever is free takes the next one.",
+                         refs: [firstPut.seq, got.seq], kind: .actor)
+    }
+    if let blocked = run.recorded(["queue.full"], where: { $0.bool("waiting") }).first {
+        run.main.insight("The queue is full (\(capacity) items): \(blocked.lane) blocks in put (amber) until a consumer takes one — the producers run ahead of the consumers.",
+                         refs: [blocked.seq], kind: .timing)
+    }
+    let sentinels = run.recorded(["queue.get"]) { $0["item"] == .null }
+    if !sentinels.isEmpty {
+        run.main.insight("One sentinel (None) per consumer: each consumer stops when it gets one.", refs: sentinels.map(\.seq), kind: .order)
+    }
     let perConsumer = consumed.withLock { $0 }
     let all = perConsumer.values.flatMap { $0 }
     let exactlyOnce = all.sorted() == Array(1...items)

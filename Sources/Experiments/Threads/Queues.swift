@@ -121,6 +121,23 @@ private func runQueues(_ run: RunContext) throws -> JSONObject {
         full = run.recorder.events.count { $0.type == "queue.full" }
     }
     let order = gets.withLock { $0 }
+    let putEvents = run.recorded(["queue.put"])
+    if let firstGet = run.recorded(["queue.get"]).first, let item = firstGet.int("item") {
+        let put = putEvents.first { $0.int("item") == item }
+        let text = switch kind {
+        case .fifo: "The first get returns item \(item), the first one put: a Queue hands items out in the order they went in."
+        case .lifo: "The first get returns item \(item), the last one put before it: a LifoQueue hands out the newest item first."
+        case .priority: "The first get returns item \(item), priority \(priorities[item] ?? 0): of the items waiting in the queue it has the smallest priority, so a PriorityQueue hands it out first, whatever the put order."
+        }
+        main.insight(text, refs: [put?.seq, firstGet.seq], kind: .order)
+    }
+    if let blocked = run.recorded(["queue.full"], where: { $0.bool("waiting") }).first {
+        main.insight("The queue is full (maxsize \(capacity)): \(blocked.lane)'s put blocks (amber) until a get makes room.",
+                     refs: [blocked.seq, run.recorded(["queue.get"]) { $0.seq > blocked.seq }.first?.seq], kind: .timing)
+    }
+    if nowait, let refused = run.recorded(["queue.full", "queue.empty"]).first {
+        main.insight("put_nowait / get_nowait never block: on a full or empty queue they fail at once (◆) instead.", refs: [refused.seq], kind: .info)
+    }
     let expected = expectedQueueOrder(kind: kind, items: accepted, priorities: priorities,
                                       capacity: nowait ? 0 : capacity)
     let rule = switch kind {

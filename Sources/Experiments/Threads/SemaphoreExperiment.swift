@@ -58,6 +58,16 @@ private func runSemaphore(_ run: RunContext) throws -> JSONObject {
     for thread in threads { thread.join() }
     try run.check()
     let most = peak.load(ordering: .sequentiallyConsistent)
+    let waits = run.recorded(["sem.wait"])
+    if let wait = waits.first,
+       let got = run.recorded(["sem.acquire"], lane: wait.lane, where: { $0.seq > wait.seq }).first {
+        let release = got.flow.flatMap { flow in run.recorded(["sem.release"]) { $0.flow == flow }.first }
+        run.main.insight("Only \(permits) workers hold a permit at once: \(wait.lane) waits (amber) until \(release?.lane ?? "a holder") releases one, and the arrow hands it over.",
+                         refs: [wait.seq, release?.seq, got.seq], kind: .timing)
+    } else {
+        run.main.insight("\(workers) workers, \(permits) permits: nobody had to wait for a permit.",
+                         refs: run.recorded(["sem.acquire"]).map(\.seq), kind: .info)
+    }
     return [
         "verdict": .string("\(workers) workers shared \(permits) permits: at most \(most) held one at the same time, never more than \(permits)."),
         "permits": .int(permits), "workers": .int(workers), "peakHolders": .int(most),

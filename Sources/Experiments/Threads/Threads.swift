@@ -61,9 +61,14 @@ private func runThreads(_ run: RunContext) throws -> JSONObject {
     let tids = threads.map { Int($0.thread.tid) }
     main.log("all \(count) started; threading.active_count() = \(active.load(ordering: .sequentiallyConsistent))")
 
+    let starts = run.recorded(["lane.start"]) { $0.string("kind") == "thread" }
+    main.insight("\(count) thread lanes, \(Set(tids).count) different kernel thread ids (tid), one process (pid \(starts.first.map { String($0.pid) } ?? "?")): each is a real OS thread inside the same process.",
+                 refs: starts.map(\.seq), kind: .actor)
     if daemon {
         let running = active.load(ordering: .sequentiallyConsistent) - 1
         main.log("main returns without join(); the daemon threads end with it")
+        main.insight("Main returns without join(): \(running) daemon lanes are still working when it ends, so they are cut off at run end (their bars stop with a ragged edge).",
+                     refs: [run.lastSeq("log", lane: "main")], kind: .order)
         return [
             "verdict": .string("Main ended without joining; \(running) of \(count) daemon threads were still working and were cut off at run end."),
             "count": .int(count), "daemon": true, "joined": false, "tids": JSONValue(tids),
@@ -78,6 +83,11 @@ private func runThreads(_ run: RunContext) throws -> JSONObject {
     try run.check()
     let left = active.load(ordering: .sequentiallyConsistent)
     main.log("all joined; threading.active_count() = \(left)")
+    if let last = threads.last {
+        main.insight("The main lane waits in \"join\" for each thread in turn, and goes on only after \(last.name) has ended.",
+                     refs: [run.lastSeq("io.begin", lane: "main") { $0.string("op") == "join" }, run.lastSeq("lane.end", lane: last.name)],
+                     kind: .order)
+    }
     return [
         "verdict": .string("Started \(count) threads with \(Set(tids).count) distinct kernel ids in one process and joined them all; active_count() went from \(count + 1) back to \(left)."),
         "count": .int(count), "daemon": false, "joined": true, "tids": JSONValue(tids),
