@@ -28,6 +28,10 @@ public struct Request: Sendable {
 public struct Response: Sendable {
     public enum Body: Sendable {
         case bytes([UInt8])
+        /// Bytes answered many times with the same headers: built into a response once.
+        case shared(SharedBody)
+        /// An open file the kernel sends (`sendfile`).
+        case file(FileBody)
         case stream(any StreamSource)
     }
 

@@ -52,6 +52,11 @@ public final class App: Sendable {
             return response
         }
         self.handler = handler
+        var http = http
+        if http.log == nil {
+            // libmicrohttpd's own lines (a client hung up mid-request, …): debug, one per event.
+            http.log = { message in Observability.logger.debug("libmicrohttpd", metadata: ["message": .string(message)]) }
+        }
         let server = Server(configuration: http, handler: handler)
         box.server = server
         self.server = server

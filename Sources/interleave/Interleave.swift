@@ -60,6 +60,11 @@ struct Serve: ParsableCommand {
     @Option(help: "Milliseconds between heartbeats on idle event streams.") var heartbeatMs = 15_000
     @Option(help: "Require `Authorization: Bearer <token>` on /api/* (default: $INTERLEAVE_TOKEN). Needed to listen on a non-loopback address.")
     var token: String?
+    @Option(help: "Open connections before the oldest idle one is closed to make room for a new one.")
+    var connectionLimit = 1000
+    @Option(help: "The same limit per client address.") var perAddressLimit = 256
+    @Option(help: "Milliseconds a connection has to send a request's complete headers (bytes trickled in do not extend it).")
+    var headerTimeoutMs = 10_000
     @Option(help: "Least severe log level shown: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
     @Option(help: "Log line format: text or json (one JSON object per line).") var logFormat = "text"
@@ -74,6 +79,15 @@ struct Serve: ParsableCommand {
         }
         guard (50...600_000).contains(heartbeatMs) else {
             throw ValidationError("--heartbeat-ms must be between 50 and 600000 (got \(heartbeatMs))")
+        }
+        guard (16...10_000).contains(connectionLimit) else {
+            throw ValidationError("--connection-limit must be between 16 and 10000 (got \(connectionLimit))")
+        }
+        guard (1...10_000).contains(perAddressLimit) else {
+            throw ValidationError("--per-address-limit must be between 1 and 10000 (got \(perAddressLimit))")
+        }
+        guard (100...600_000).contains(headerTimeoutMs) else {
+            throw ValidationError("--header-timeout-ms must be between 100 and 600000 (got \(headerTimeoutMs))")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got \(logLevel))")
@@ -114,6 +128,9 @@ struct Serve: ParsableCommand {
         var http = ServerConfiguration()
         http.host = host
         http.port = port
+        http.connectionLimit = connectionLimit
+        http.perAddressLimit = perAddressLimit
+        http.headerTimeoutMs = headerTimeoutMs
         var playground = PlaygroundConfiguration()
         playground.maxRuns = maxRuns
         playground.runDeadlineMs = runDeadlineMs
