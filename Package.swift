@@ -2,7 +2,7 @@
 import PackageDescription
 
 // The module graph reads bottom-up:
-// CMicroHTTPD → HTTPServer; CSystem → JSON → Tracing → Primitives → Experiments → Playground → interleave.
+// CMicroHTTPD → HTTPServer; CSystem → JSON → Tracing → Primitives → Experiments → Store → Playground → interleave.
 let package = Package(
     name: "Interleave",
     platforms: [.macOS(.v15)],
@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -27,8 +28,9 @@ let package = Package(
         .target(name: "Tracing", dependencies: ["JSON", "CSystem"]),
         .target(name: "Primitives", dependencies: ["Tracing", "CSystem"]),
         .target(name: "Experiments", dependencies: ["Primitives", "Tracing", "JSON"]),
+        .target(name: "Store", dependencies: ["Experiments", "JSON", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Playground", dependencies: [
-            "Experiments", "HTTPServer", "Tracing", "JSON",
+            "Experiments", "HTTPServer", "Tracing", "JSON", "Store",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -36,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "interleave",
             dependencies: [
-                "Playground", "Experiments", "Primitives", "Tracing", "JSON", "CSystem",
+                "Playground", "Experiments", "Primitives", "Tracing", "JSON", "CSystem", "Store",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -44,7 +46,8 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
-        .testTarget(name: "PlaygroundTests", dependencies: ["Playground", "HTTPServer"]),
+        .testTarget(name: "PlaygroundTests", dependencies: ["Playground", "HTTPServer", "Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -111,7 +111,7 @@ def main():
         import urllib.request
         root = os.path.abspath(os.path.join(HERE, ".."))
         proc = subprocess.Popen([args.bin, "serve", "--host", "127.0.0.1", "--port", "0",
-                                 "--public-dir", os.path.join(root, "Public")],
+                                 "--public-dir", os.path.join(root, "Public"), "--no-store"],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         m = re.search(r"(http://[\d.]+:\d+)", proc.stdout.readline())
         args.server = m.group(1)

@@ -43,3 +43,6 @@ void interleave_set_thread_name(const char *name) {
     shortened[15] = 0;
     pthread_setname_np(pthread_self(), shortened);
 }
+
+#include <malloc.h>
+int interleave_release_free_memory(void) { return malloc_trim(0); }

@@ -11,8 +11,8 @@ extension API {
         router.add("POST", "/api/runs/{id}/step") { request throws(Problem) in
             let id = request.pathParameters["id"]!
             let object = try jsonObject(request, allowed: ["lane", "steps"])
-            guard playground.store.get(id) != nil else { throw Problem.notFound("no run \"\(id.prefix(80))\"") }
-            guard let schedule = playground.liveRun(id)?.control.schedule, schedule.mode == .step else {
+            _ = try playground.snapshot(id)
+            guard let schedule = playground.liveRun(id)?.execution.control.schedule, schedule.mode == .step else {
                 throw Problem(status: 409, title: "Not a stepped run",
                               detail: "run \(id.prefix(80)) is not a live run with schedule \"step\"; start one with "
                                   + "{\"params\":{\"schedule\":\"step\"}}", slug: "not-stepped")
@@ -42,7 +42,7 @@ extension API {
             return .json([
                 "steps": .int(taken), "choices": JSONValue(schedule.choices),
                 "pending": .array(schedule.pending.map(\.json)),
-                "status": .string(playground.store.get(id)?.status.rawValue ?? "unknown"),
+                "status": .string((try? playground.snapshot(id))?.status.rawValue ?? "unknown"),
             ])
         }
 

@@ -1,6 +1,7 @@
 import Experiments
 import HTTPServer
 import JSON
+import Store
 import Tracing
 
 /// The HTTP API of DESIGN.md, as routes over a `Playground`.
@@ -45,25 +46,25 @@ public enum API {
                 throw Problem.badRequest("experiment must be a string (got \(experiment.typeName))",
                                          title: "Invalid request", slug: "invalid-request", extra: ["field": "experiment"])
             }
-            let record = try playground.startRun(experimentID: object["experiment"]?.stringValue, params: object["params"])
-            return .json(record.json, status: 201, headers: [("Location", "/api/runs/\(record.id)")])
+            let run = try playground.startRun(experimentID: object["experiment"]?.stringValue, params: object["params"])
+            return .json(run.snapshot.json, status: 201, headers: [("Location", "/api/runs/\(run.id)")])
         }
 
-        router.add("GET", "/api/runs") { _ in .json(.array(playground.store.all().map(\.json))) }
+        router.add("GET", "/api/runs") { _ throws(Problem) in .json(.array(try playground.runs().map(\.json))) }
 
         router.add("GET", "/api/runs/{id}") { request throws(Problem) in
-            .json(try run(request, playground).json)
+            .json(try playground.snapshot(request.pathParameters["id"]!).json)
         }
 
         router.add("DELETE", "/api/runs/{id}") { request throws(Problem) in
             let id = request.pathParameters["id"]!
             let cancelled = try playground.cancelOrDelete(id)
-            if cancelled, let record = playground.store.get(id) { return .json(record.json, status: 202) }
+            if cancelled, let run = playground.liveRun(id) { return .json(run.snapshot.json, status: 202) }
             return Response(status: 204)
         }
 
         router.add("GET", "/api/runs/{id}/events") { request throws(Problem) in
-            let record = try run(request, playground)
+            let id = request.pathParameters["id"]!
             let wantsSSE = request.header("Accept")?.contains("text/event-stream") ?? false
             let encoding: EventEncoding = wantsSSE ? .sse : .ndjson
             var from = 0
@@ -81,23 +82,29 @@ public enum API {
                 }
                 from = max(from, value + 1)
             }
-            let stream = EventStream(recorder: record.recorder, encoding: encoding, from: from,
-                                     heartbeatMs: playground.configuration.heartbeatMs)
-            return .stream(stream, contentType: encoding.contentType)
+            if let live = playground.liveRun(id) {
+                let stream = EventStream(recorder: live.recorder, encoding: encoding, from: from,
+                                         heartbeatMs: playground.configuration.heartbeatMs)
+                return .stream(stream, contentType: encoding.contentType)
+            }
+            _ = try playground.snapshot(id)
+            let cursor = try playground.storeCall { () throws(StoreError) in try playground.store.events(id, from: from) }
+            return .stream(StoredEventStream(cursor: cursor, encoding: encoding), contentType: encoding.contentType)
         }
 
         router.add("GET", "/api/runs/{id}/trace") { request throws(Problem) in
-            let record = try run(request, playground)
+            let id = request.pathParameters["id"]!
             let format = request.query["format"] ?? "chrome"
             switch format {
             case "chrome":
-                return .json(ChromeTrace.document(record.recorder.events, runID: record.id, experiment: record.experiment),
-                             headers: [("Content-Disposition", "attachment; filename=\"interleave-\(record.id).json\"")])
+                let run = try playground.snapshot(id)
+                return .json(ChromeTrace.document(try playground.traceEvents(id), runID: run.id, experiment: run.experiment),
+                             headers: [("Content-Disposition", "attachment; filename=\"interleave-\(run.id).json\"")])
             case "ndjson":
                 return Response(status: 200, headers: [
                     ("Content-Type", "application/x-ndjson"),
-                    ("Content-Disposition", "attachment; filename=\"interleave-\(record.id).ndjson\""),
-                ], body: .bytes(EventEncoding.ndjson.encode(record.recorder.events)))
+                    ("Content-Disposition", "attachment; filename=\"interleave-\(id.prefix(64)).ndjson\""),
+                ], body: .bytes(try playground.traceLines(id)))
             default:
                 throw Problem.badRequest("format must be one of \"chrome\", \"ndjson\" (got \"\(format.prefix(40))\")",
                                          title: "Invalid parameter", slug: "invalid-parameter", extra: ["field": "format"])
@@ -105,6 +112,7 @@ public enum API {
         }
 
         addScheduleRoutes(to: &router, playground: playground)
+        Recording.addRoutes(to: &router, playground: playground, publicDirectory: publicDirectory)
 
         router.add("GET", "/api/openapi.json") { _ in .json(OpenAPI.document(version: playground.configuration.version)) }
 
@@ -115,11 +123,5 @@ public enum API {
             }
         }
         return router
-    }
-
-    private static func run(_ request: Request, _ playground: Playground) throws(Problem) -> RunRecord {
-        let id = request.pathParameters["id"]!
-        guard let record = playground.store.get(id) else { throw Problem.notFound("no run \"\(id.prefix(80))\"") }
-        return record
     }
 }

@@ -1,6 +1,7 @@
 import CSystem
 import HTTPServer
 import JSON
+import Store
 
 /// The whole server: a playground behind the HTTP API. `start`, then `stop`.
 ///
@@ -13,9 +14,9 @@ public final class App: Sendable {
     public let handler: @Sendable (Request) -> Response
 
     public init(http: ServerConfiguration, playground configuration: PlaygroundConfiguration = .init(),
-                publicDirectory: String?, security: SecurityConfiguration? = nil) {
+                publicDirectory: String?, security: SecurityConfiguration? = nil, store: any RunStore = MemoryRunStore()) {
         Observability.bootstrapMetrics()
-        let playground = Playground(configuration: configuration)
+        let playground = Playground(configuration: configuration, store: store)
         self.playground = playground
         let box = ServerBox()
         let streams: @Sendable () -> Int = { box.server?.streamCount ?? 0 }

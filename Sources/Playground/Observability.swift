@@ -45,14 +45,14 @@ public enum Observability {
         ])
     }
 
-    static func runStarted(_ record: RunRecord) {
+    static func runStarted(_ record: LiveRun) {
         Counter(label: "interleave_runs_started_total", dimensions: [("experiment", record.experiment)]).increment()
         logger.info("run", metadata: [
             "run": .string(record.id), "experiment": .string(record.experiment), "status": "running",
         ])
     }
 
-    static func runEnded(_ record: RunRecord, status: String, summary: JSONObject) {
+    static func runEnded(_ record: LiveRun, status: String, summary: JSONObject) {
         Counter(label: "interleave_runs_total", dimensions: [("experiment", record.experiment), ("status", status)])
             .increment()
         let tracer = summary["tracer"]?.objectValue

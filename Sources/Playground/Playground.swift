@@ -4,6 +4,7 @@ import Glibc
 import HTTPServer
 import JSON
 import Primitives
+import Store
 import Synchronization
 
 /// Settings of the playground; every field has a default.
@@ -24,25 +25,75 @@ public struct PlaygroundConfiguration: Sendable {
 }
 
 /// Runs experiments for the API: admission (at most `maxRuns` at once), lifecycle,
-/// cancellation, and the store of recorded runs.
+/// cancellation; live runs in memory, written through to the store, which holds
+/// everything else (recorded runs, notes, lessons).
 public final class Playground: Sendable {
     public let configuration: PlaygroundConfiguration
     public let store: any RunStore
     private let startedNs = interleave_monotonic_ns()
-    private let active = Mutex<[String: RunRecord]>([:])
-    private let allEnded = Monitor(control: RunControl())
+    /// Runs counted against `maxRuns`: from admission until their outcome is known.
+    private let active = Mutex<Set<String>>([])
+    /// Runs held in memory: from admission until their whole trace is in the store.
+    private let table = LiveTable()
+    private var allEnded: Monitor { table.persisted }
     private let shuttingDown = Atomic<Bool>(false)
+    private let writer: StoreWriter
 
-    public init(configuration: PlaygroundConfiguration = .init(), store: any RunStore = InMemoryRunStore()) {
+    public init(configuration: PlaygroundConfiguration = .init(), store: any RunStore = MemoryRunStore()) {
         self.configuration = configuration
         self.store = store
+        let table = self.table
+        writer = StoreWriter(
+            store: store, liveRuns: { table.runs.withLock { Array($0.values) } },
+            persisted: { run in
+                // Deleted while it was ending: gone from the store before it leaves the table,
+                // so no request sees it come back in between.
+                if run.written.withLock({ $0.deleteWhenPersisted }) { _ = try? store.delete(run.id) }
+                table.runs.withLock { _ = $0.removeValue(forKey: run.id) }
+                _ = try? store.enforceRetention()
+                Memory.giveBack()
+                table.persisted.lockAndBroadcast()
+            },
+            failed: { run, error in
+                // The store cannot take this run (disk full, unwritable): keep serving it from
+                // memory until it ends, then let it go rather than hold it forever.
+                if run.recorder.isFinished {
+                    table.runs.withLock { _ = $0.removeValue(forKey: run.id) }
+                    table.persisted.lockAndBroadcast()
+                }
+                FileHandleLog.error("store: run \(run.id): \(error)")
+            })
+        writer.start()
     }
 
     public var activeCount: Int { active.withLock { $0.count } }
     public var uptimeSeconds: Double { Double(interleave_monotonic_ns() - startedNs) / 1e9 }
 
+    /// A run this server is executing (or still writing to the store), for its live objects.
+    public func liveRun(_ id: String) -> LiveRun? { table.runs.withLock { $0[id] } }
+
+    /// The run as a value, live or recorded; 404 if there is none.
+    public func snapshot(_ id: String) throws(Problem) -> RunSnapshot {
+        if let run = liveRun(id) {
+            guard !run.written.withLock({ $0.deleteWhenPersisted }) else { throw Problem.noRun(id) }
+            return run.snapshot
+        }
+        guard let snapshot = try storeCall({ () throws(StoreError) in try store.snapshot(id) }) else { throw Problem.noRun(id) }
+        return snapshot
+    }
+
+    /// Every run, newest first: live ones as they are now.
+    public func runs() throws(Problem) -> [RunSnapshot] {
+        let stored = try storeCall { () throws(StoreError) in try store.list() }
+        let live = self.table.runs.withLock { $0 }
+        return stored.compactMap { run in
+            guard let current = live[run.id] else { return run }
+            return current.written.withLock({ $0.deleteWhenPersisted }) ? nil : current.snapshot
+        }
+    }
+
     /// Validates and starts a run; throws a problem for bad input or a full house.
-    public func startRun(experimentID: String?, params: JSONValue?) throws(Problem) -> RunRecord {
+    public func startRun(experimentID: String?, params: JSONValue?) throws(Problem) -> LiveRun {
         guard let experimentID else {
             throw Problem.badRequest("the body must name an experiment, e.g. {\"experiment\":\"thread-pool\"}",
                                      title: "Invalid request", slug: "invalid-request", extra: ["field": "experiment"])
@@ -61,14 +112,9 @@ public final class Playground: Sendable {
             throw Problem(status: 503, title: "Shutting down", detail: "the server is stopping", slug: "shutting-down")
         }
         let id = Self.newID()
-        let execution = ExperimentRun(id: id, experiment: experiment, params: resolved,
-                                      deadlineMs: configuration.runDeadlineMs,
-                                      capacity: configuration.maxEventsPerRun,
-                                      stepIdleTimeoutMs: configuration.stepIdleTimeoutMs)
-        let record = RunRecord(id: id, execution: execution)
         let admitted = active.withLock { active in
             guard active.count < configuration.maxRuns else { return false }
-            active[id] = record
+            active.insert(id)
             return true
         }
         guard admitted else {
@@ -77,21 +123,28 @@ public final class Playground: Sendable {
                           slug: "too-many-runs", extra: ["limit": .int(configuration.maxRuns)],
                           headers: [("Retry-After", "2")])
         }
-        store.insert(record)
-        record.markStarted()
-        Observability.runStarted(record)
-        execution.start { [self] outcome in
-            record.markEnded(outcome)
-            Observability.runEnded(record, status: outcome.status.rawValue, summary: outcome.summary)
-            active.withLock { _ = $0.removeValue(forKey: id) }
-            allEnded.lockAndBroadcast()
+        let execution = ExperimentRun(id: id, experiment: experiment, params: resolved,
+                                      deadlineMs: configuration.runDeadlineMs,
+                                      capacity: configuration.maxEventsPerRun,
+                                      stepIdleTimeoutMs: configuration.stepIdleTimeoutMs)
+        let run = LiveRun(id: id, execution: execution)
+        run.markStarted()
+        do {
+            // The row first: after a crash, a row without an end is a run that was cut off.
+            try store.insert(run.snapshot)
+        } catch {
+            active.withLock { _ = $0.remove(id) }
+            throw Problem.storeFailed(error)
         }
-        return record
-    }
-
-    /// The live execution of run `id`, if it is still running.
-    public func liveRun(_ id: String) -> ExperimentRun? {
-        active.withLock { $0[id]?.execution }
+        table.runs.withLock { $0[id] = run }
+        Observability.runStarted(run)
+        execution.start { [self] outcome in
+            run.markEnded(outcome)
+            Observability.runEnded(run, status: outcome.status.rawValue, summary: outcome.summary)
+            active.withLock { _ = $0.remove(id) }
+            writer.wake()
+        }
+        return run
     }
 
     /// Whether the server is stopping (long requests give up early).
@@ -99,23 +152,70 @@ public final class Playground: Sendable {
 
     /// Cancels a live run (true) or deletes a finished one (false).
     public func cancelOrDelete(_ id: String) throws(Problem) -> Bool {
-        guard let record = store.get(id) else { throw Problem.notFound("no run \"\(id.prefix(80))\"") }
-        if record.status.isFinal {
-            store.remove(id)
+        if let run = liveRun(id) {
+            if !run.status.isFinal {
+                run.execution.control.stop(.cancelled)
+                return true
+            }
+            let first = run.written.withLock { written in
+                defer { written.deleteWhenPersisted = true }
+                return !written.deleteWhenPersisted
+            }
+            guard first else { throw Problem.noRun(id) }
+            writer.wake()
             return false
         }
-        record.execution.control.stop(.cancelled)
-        return true
+        guard try storeCall({ () throws(StoreError) in try store.delete(id) }) else { throw Problem.noRun(id) }
+        Memory.giveBack()
+        return false
     }
 
-    /// Stops every live run as `interrupted` and waits (bounded) for them to end.
+    /// Edits a run's title, description, tags or pinned flag, live or recorded.
+    public func edit(_ id: String, _ change: @escaping (inout RunSnapshot) -> Void) throws(Problem) -> RunSnapshot {
+        try writer.updates.withLock { _ throws(Problem) in
+            if let run = liveRun(id) {
+                run.edit(change)
+                let snapshot = run.snapshot
+                try storeCall { () throws(StoreError) in try store.update(snapshot) }
+                return snapshot
+            }
+            guard var snapshot = try storeCall({ () throws(StoreError) in try store.snapshot(id) }) else { throw Problem.noRun(id) }
+            change(&snapshot)
+            let edited = snapshot
+            try storeCall { () throws(StoreError) in try store.update(edited) }
+            return edited
+        }
+    }
+
+    /// Stores a run made elsewhere (an imported trace) and applies retention.
+    public func record(_ snapshot: RunSnapshot, lines: [UInt8], count: Int) throws(Problem) {
+        try storeCall { () throws(StoreError) in
+            try store.insert(snapshot)
+            if count > 0 { try store.append(snapshot.id, lines: lines, count: count) }
+            var final = snapshot
+            final.eventCount = count
+            final.bytes = lines.count
+            try store.update(final)
+            try store.enforceRetention()
+        }
+    }
+
+    /// Stops every live run as `interrupted`, waits (bounded) for them to end and
+    /// reach the store, then stops the writer.
     public func shutdown(timeoutMs: Int = 5_000) {
         shuttingDown.store(true, ordering: .releasing)
-        for record in active.withLock({ Array($0.values) }) { record.execution.control.stop(.interrupted) }
+        for run in table.runs.withLock({ Array($0.values) }) { run.execution.control.stop(.interrupted) }
+        writer.wake()
         let deadline = Monitor.deadline(afterMs: timeoutMs)
         allEnded.withLock {
-            _ = try? allEnded.wait(until: { active.withLock { $0.isEmpty } }, deadlineNs: deadline)
+            _ = try? allEnded.wait(until: { table.runs.withLock { $0.isEmpty } }, deadlineNs: deadline)
         }
+        writer.stop()
+    }
+
+    /// Runs a store call, turning its failure into a 500 problem that says what broke.
+    func storeCall<T>(_ body: () throws(StoreError) -> T) throws(Problem) -> T {
+        do { return try body() } catch { throw Problem.storeFailed(error) }
     }
 
     /// Short, unguessable-enough run ids: 12 hex digits from the system's random source.
@@ -129,7 +229,20 @@ public final class Playground: Sendable {
     }
 }
 
+/// Live runs by id, and a monitor broadcast each time one leaves for the store.
+private final class LiveTable: Sendable {
+    let runs = Mutex<[String: LiveRun]>([:])
+    let persisted = Monitor(control: RunControl())
+}
+
 extension Problem {
+    static func noRun(_ id: String) -> Problem { Problem.notFound("no run \"\(id.prefix(80))\"") }
+
+    static func storeFailed(_ error: StoreError) -> Problem {
+        if error.code == .notFound { return Problem.notFound(error.description) }
+        return Problem(status: 500, title: "Store failed", detail: "the run store failed: \(error.description)", slug: "store-failed")
+    }
+
     /// 404 for an experiment id the catalog does not have, listing the ones it does.
     static func unknownExperiment(_ id: String, field: String? = nil) -> Problem {
         Problem(status: 404, title: "Unknown experiment",

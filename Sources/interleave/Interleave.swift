@@ -6,6 +6,7 @@ import Logging
 import Playground
 import Primitives
 import HTTPServer
+import Store
 import Tracing
 
 @main
@@ -52,8 +53,12 @@ struct Serve: ParsableCommand {
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on; 0 picks a free one.") var port = 8080
-    @Option(help: "Directory for recorded runs (runs are kept in memory in this version; the directory is created).")
+    @Option(help: "Directory of the run store (default: $XDG_DATA_HOME/interleave, else ~/.local/share/interleave).")
     var dataDir: String?
+    @Flag(help: "Keep runs in memory only, as if there were no disk.") var noStore = false
+    @Option(help: "Finished, unpinned runs kept before the oldest are evicted.") var retainRuns: Int?
+    @Option(help: "Megabytes of traces kept before the oldest finished, unpinned runs are evicted (default: 2048 on disk, 512 in memory).")
+    var retainMb: Int?
     @Option(help: "Directory of the viewer's static files (default: ./Public).") var publicDir: String?
     @Option(help: "Runs allowed at once; more get 429.") var maxRuns = 4
     @Option(help: "Milliseconds a run may take before it ends as timedOut.") var runDeadlineMs = 60_000
@@ -101,6 +106,13 @@ struct Serve: ParsableCommand {
         if resolvedToken == nil, !SecurityConfiguration.isLoopback(host) {
             throw ValidationError("refusing to listen on \(host) without a token: anyone who can reach it could run experiments on this machine; start with --token <secret> (or set INTERLEAVE_TOKEN), or listen on 127.0.0.1")
         }
+        if let retainRuns, !(1...1_000_000).contains(retainRuns) {
+            throw ValidationError("--retain-runs must be between 1 and 1000000 (got \(retainRuns))")
+        }
+        if let retainMb, !(1...1_048_576).contains(retainMb) {
+            throw ValidationError("--retain-mb must be between 1 and 1048576 (got \(retainMb))")
+        }
+        if noStore, dataDir != nil { throw ValidationError("--no-store and --data-dir exclude each other") }
     }
 
     /// `--token`, else `$INTERLEAVE_TOKEN`; empty counts as none.
@@ -123,7 +135,17 @@ struct Serve: ParsableCommand {
         let format = LineLogHandler.Format(rawValue: logFormat) ?? .text
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level, format: format) }
 
-        if let dataDir { mkdir(dataDir, 0o755) }
+        let store: any RunStore
+        if noStore {
+            store = MemoryRunStore(retention: retention(.memory))
+        } else {
+            let directory = dataDir ?? DataDirectory.default
+            do {
+                store = try DiskRunStore(directory: try DataDirectory.create(directory), retention: retention(.disk))
+            } catch {
+                throw ValidationError("cannot use the store in \(directory): \(error)")
+            }
+        }
         let publicDirectory = publicDir ?? "Public"
         var http = ServerConfiguration()
         http.host = host
@@ -137,7 +159,7 @@ struct Serve: ParsableCommand {
         playground.heartbeatMs = heartbeatMs
         let security = SecurityConfiguration(token: resolvedToken,
                                              allowedHosts: SecurityConfiguration.hosts(servedOn: host))
-        let app = App(http: http, playground: playground, publicDirectory: publicDirectory, security: security)
+        let app = App(http: http, playground: playground, publicDirectory: publicDirectory, security: security, store: store)
         do {
             try app.start()
         } catch {
@@ -158,6 +180,33 @@ struct Serve: ParsableCommand {
         sigwait(&stopSignals, &received)
         writeOut("Received signal \(received); stopping: cancelling runs, closing streams\n")
         app.stop()
+    }
+}
+
+extension Serve {
+    private func retention(_ base: RetentionPolicy) -> RetentionPolicy {
+        RetentionPolicy(maxRuns: retainRuns ?? base.maxRuns, maxBytes: retainMb.map { $0 << 20 } ?? base.maxBytes)
+    }
+}
+
+/// Where the store lives unless `--data-dir` says otherwise (XDG base directories).
+enum DataDirectory {
+    static var `default`: String {
+        if let xdg = getenv("XDG_DATA_HOME").map({ String(cString: $0) }), xdg.hasPrefix("/") { return xdg + "/interleave" }
+        let home = getenv("HOME").map { String(cString: $0) } ?? "."
+        return home + "/.local/share/interleave"
+    }
+
+    /// Creates the directory and its missing parents (`mkdir -p`); returns it.
+    static func create(_ path: String) throws -> String {
+        var built = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            built += "/" + part
+            if mkdir(built, 0o755) != 0, errno != EEXIST {
+                throw ValidationError("cannot create \(built): \(String(cString: strerror(errno)))")
+            }
+        }
+        return path
     }
 }
 

@@ -14,7 +14,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 @pytest.fixture(scope="module")
 def base():
     binary = os.environ.get("INTERLEAVE_BIN", os.path.join(ROOT, ".build", "debug", "interleave"))
-    process = subprocess.Popen([binary, "serve", "--port", "0", "--public-dir", os.path.join(ROOT, "Public")],
+    # --no-store: this contract check needs no disk, and must not touch the real home.
+    process = subprocess.Popen([binary, "serve", "--port", "0", "--public-dir", os.path.join(ROOT, "Public"), "--no-store"],
                                stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     yield line.strip().rsplit(" ", 1)[-1]

@@ -6,8 +6,10 @@ The server binary comes from $INTERLEAVE_BIN (default .build/debug/interleave); 
 """
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
@@ -24,8 +26,11 @@ def server():
         binary = os.path.join(ROOT, binary)
     if not os.path.exists(binary):
         pytest.fail(f"the Interleave server binary is missing: {binary} (build it, or set INTERLEAVE_BIN)")
+    # Its own store in a fresh directory: tests never touch the real home or share state.
+    data_dir = tempfile.mkdtemp(prefix="interleave-browser-")
     proc = subprocess.Popen(
-        [binary, "serve", "--host", "127.0.0.1", "--port", "0", "--public-dir", os.path.join(ROOT, "Public")],
+        [binary, "serve", "--host", "127.0.0.1", "--port", "0", "--public-dir", os.path.join(ROOT, "Public"),
+         "--data-dir", data_dir],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=_die_with_parent)
     first = {}
@@ -65,6 +70,7 @@ def server():
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -21,4 +21,7 @@ int interleave_set_parent_death_signal(int sig);
 int interleave_thread_count(void);
 /// Names the calling thread (pthread_setname_np needs _GNU_SOURCE); 15 bytes kept.
 void interleave_set_thread_name(const char *name);
+/// Returns the heap's free pages to the system (glibc's malloc_trim, from <malloc.h>,
+/// which Swift's Glibc module does not expose).
+int interleave_release_free_memory(void);
 #endif

@@ -26,14 +26,34 @@ final class ServerProcess: @unchecked Sendable {
         return me.deletingLastPathComponent().appendingPathComponent("interleave").path
     }
 
+    /// A fresh, empty directory under the system's temporary directory.
+    static func temporaryDirectory() -> String {
+        var template = Array((NSTemporaryDirectory() + "/interleave-test-XXXXXX").utf8CString)
+        return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+
     /// Starts the server with `arguments` added to `serve --port 0`; waits for its
-    /// "listening on" line.
-    static func start(_ arguments: [String] = [], publicDir: String? = nil) throws -> ServerProcess {
+    /// "listening on" line. Each server gets its own store in a fresh temporary
+    /// directory (removed when it is released), unless `dataDir` names one to reuse
+    /// (a restart) or `arguments` say `--no-store` / `--data-dir`: tests never touch
+    /// the real home and never share state.
+    static func start(_ arguments: [String] = [], publicDir: String? = nil, dataDir: String? = nil) throws -> ServerProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
+        var storeArguments: [String] = []
+        var ownedDirectory: String?
+        if !arguments.contains("--no-store"), !arguments.contains("--data-dir") {
+            if let dataDir {
+                storeArguments = ["--data-dir", dataDir]
+            } else {
+                let directory = temporaryDirectory()
+                ownedDirectory = directory
+                storeArguments = ["--data-dir", directory]
+            }
+        }
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--exit-on-stdin-close",
                              "--public-dir", publicDir ?? repositoryRoot + "/Public",
-                             "--log-level", "warning"] + arguments  // a test that reads the log passes its own level
+                             "--log-level", "warning"] + storeArguments + arguments  // a test that reads the log passes its own level
         let output = Pipe()
         // We hold the write end: if this test process dies, the server sees EOF and stops.
         let input = Pipe()
@@ -54,11 +74,14 @@ final class ServerProcess: @unchecked Sendable {
         let server = ServerProcess(process: process, port: port)
         server.outputPipe = output
         server.inputPipe = input
+        server.ownedDirectory = ownedDirectory
         return server
     }
 
     private var outputPipe: Pipe?
     private var inputPipe: Pipe?
+    /// The temporary store this server was given, removed with it.
+    private var ownedDirectory: String?
 
     private init(process: Process, port: Int) {
         self.process = process
@@ -70,6 +93,7 @@ final class ServerProcess: @unchecked Sendable {
             kill(pid, SIGKILL)
             process.waitUntilExit()
         }
+        if let ownedDirectory { try? FileManager.default.removeItem(atPath: ownedDirectory) }
     }
 
     /// Closes the server's standard input, as a dying parent would; returns the exit status.

@@ -1,0 +1,103 @@
+import CSystem
+import Glibc
+import Primitives
+import Store
+import Synchronization
+import Tracing
+
+/// The one place where events become the bytes a store keeps. They are the live
+/// NDJSON stream's own encoding, so a recorded run replays byte-identical.
+/// (When the recorder hands out each event's bytes, encoded once per run, this
+/// becomes a copy of those bytes.)
+enum CanonicalTrace {
+    static func lines<Events: Sequence<TraceEvent>>(_ events: Events) -> [UInt8] {
+        EventEncoding.ndjson.encode(events)
+    }
+}
+
+/// Writes live runs through to the store from one background thread: every
+/// `intervalMs` (sooner when a run ends) it reads each live run's new events with
+/// the recorder's ordinary read API — nothing is added to the traced threads' path —
+/// and appends their lines. A run whose trace has finished is then sealed (its final
+/// snapshot written) and handed to `persisted`.
+final class StoreWriter: Sendable {
+    private let store: any RunStore
+    private let intervalMs: Int
+    private let liveRuns: @Sendable () -> [LiveRun]
+    private let persisted: @Sendable (LiveRun) -> Void
+    private let failed: @Sendable (LiveRun, StoreError) -> Void
+    private let monitor = Monitor(control: RunControl())
+    private let stopping = Atomic<Bool>(false)
+    private let thread = Mutex<TracedThread?>(nil)
+    /// Serialises snapshot-then-update, so an edit and the final write cannot cross.
+    let updates = Mutex(())
+
+    init(store: any RunStore, intervalMs: Int = 50, liveRuns: @escaping @Sendable () -> [LiveRun],
+         persisted: @escaping @Sendable (LiveRun) -> Void, failed: @escaping @Sendable (LiveRun, StoreError) -> Void) {
+        self.store = store
+        self.intervalMs = intervalMs
+        self.liveRuns = liveRuns
+        self.persisted = persisted
+        self.failed = failed
+    }
+
+    func start() {
+        thread.withLock { thread in
+            guard thread == nil else { return }
+            thread = TracedThread(name: "store-writer") { [self] in loop() }
+        }
+    }
+
+    /// Asks for a pass now (a run ended).
+    func wake() { monitor.lockAndBroadcast() }
+
+    /// Finishes the pass in progress, makes a last one, and joins the thread.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        wake()
+        thread.withLock { $0 }?.join()
+    }
+
+    private func loop() {
+        while true {
+            let last = stopping.load(ordering: .acquiring)
+            pass()
+            if last { return }
+            monitor.withLock {
+                _ = try? monitor.wait(deadlineNs: Monitor.deadline(afterMs: intervalMs))
+            }
+        }
+    }
+
+    /// One pass over every live run.
+    func pass() {
+        for run in liveRuns() {
+            do {
+                if try drain(run) { try seal(run) } else { continue }
+                persisted(run)
+            } catch {
+                failed(run, error)
+            }
+        }
+    }
+
+    /// Appends what the store does not have yet; true once the whole trace is in.
+    private func drain(_ run: LiveRun) throws(StoreError) -> Bool {
+        while true {
+            let from = run.written.withLock { $0.events }
+            let batch = run.recorder.read(from: from, limit: 8192)
+            if batch.events.isEmpty { return batch.finished }
+            let lines = CanonicalTrace.lines(batch.events)
+            try store.append(run.id, lines: lines, count: batch.events.count)
+            run.written.withLock {
+                $0.events += batch.events.count
+                $0.bytes += lines.count
+            }
+            if batch.finished { return true }
+        }
+    }
+
+    private func seal(_ run: LiveRun) throws(StoreError) {
+        try updates.withLock { _ throws(StoreError) in try store.update(run.snapshot) }
+    }
+}
