@@ -13,16 +13,19 @@
 #include <unistd.h>
 
 int interleave_spawn(const char *path, char *const argv[], const int *fd_map, int map_pairs, pid_t *pid_out) {
-    if (map_pairs > 32) return EINVAL;
+    if (map_pairs > 128) return EINVAL;
     // Move every source fd above every target first, so that one dup2 can never
     // overwrite the source of a later one (a parent fd may well be 3 or 4).
-    int staged[32];
+    int staged[128];
     int highest_target = 2;
-    for (int i = 0; i < map_pairs; i++) staged[i] = -1;
+    for (int i = 0; i < map_pairs; i++) {
+        staged[i] = -1;
+        if (fd_map[2 * i] > highest_target) highest_target = fd_map[2 * i];
+    }
+    int floor = highest_target + 1 > 64 ? highest_target + 1 : 64;
     int err = 0;
     for (int i = 0; i < map_pairs; i++) {
-        if (fd_map[2 * i] > highest_target) highest_target = fd_map[2 * i];
-        staged[i] = fcntl(fd_map[2 * i + 1], F_DUPFD_CLOEXEC, 64);
+        staged[i] = fcntl(fd_map[2 * i + 1], F_DUPFD_CLOEXEC, floor);
         if (staged[i] < 0) { err = errno; goto cleanup_staged; }
     }
 

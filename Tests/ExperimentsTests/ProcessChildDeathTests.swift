@@ -33,6 +33,8 @@ extension ProcessExperimentTests {
             Case(experiment: "pipe", params: ["consumers": 2, "items": 10], lane: "consumer-2"),
             Case(experiment: "shared-memory", params: ["processes": 3, "decrements": 10, "lock": true], lane: "process-2"),
             Case(experiment: "shared-memory", params: ["processes": 3, "decrements": 10], lane: "process-3"),
+            Case(experiment: "manager", params: ["processes": 4], lane: "worker-2"),
+            Case(experiment: "manager", params: ["processes": 4, "lock": true, "start": "together"], lane: "manager"),
         ]
 
         @Test(arguments: cases)

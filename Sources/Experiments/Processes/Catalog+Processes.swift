@@ -1,6 +1,6 @@
 extension Catalog {
     /// Processes and IPC: child processes, pools, pipes, queues, shared memory.
     static let processExperiments: [Experiment] = [
-        .sequentialVsConcurrent, .processes, .processPool, .processQueue, .pipe, .sharedMemory, .spawnCost,
+        .sequentialVsConcurrent, .processes, .processPool, .processQueue, .pipe, .sharedMemory, .manager, .spawnCost,
     ]
 }

@@ -57,6 +57,8 @@ public enum WorkerCommand {
         "pipe-consumer": pipeConsumer,
         "counter": counterWorker,
         "echo-worker": echoPoolWorker,
+        "manager": managerServer,
+        "manager-client": managerClient,
     ]
 }
 

@@ -402,6 +402,7 @@ public final class ProcessSupervisor: Sendable {
     private func pollLoop() {
         var buffers: [Int32: [UInt8]] = [:]
         var pending: [TraceEvent] = []
+        var refs = RefKeys()
         var controls: [Control] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
 
@@ -443,7 +444,7 @@ public final class ProcessSupervisor: Sendable {
             }
             if stop && !anyOpen && awaitingExit.isEmpty {
                 sortByTimestamp(&pending)
-                flush(&pending, upToUs: .max)
+                flush(&pending, upToUs: .max, &refs)
                 return
             }
             pollOnce(timeoutMs: awaitingExit.isEmpty && pending.isEmpty ? 200 : 2)
@@ -459,12 +460,12 @@ public final class ProcessSupervisor: Sendable {
             for control in controls {
                 // What the sender traced before this message comes first in the trace,
                 // as the parent's reaction to it (a callback, the next task) follows.
-                flush(&pending, upToUs: control.limitUs)
+                flush(&pending, upToUs: control.limitUs, &refs)
                 let handler = state.withLock { state in state.entries[control.pid].map { ($0.child, $0.onMessage) } }
                 if let (child, onMessage) = handler, let onMessage { onMessage(child, control.message) }
             }
             controls.removeAll()
-            flush(&pending, upToUs: recorder.elapsedMicros - Self.reorderWindowUs)
+            flush(&pending, upToUs: recorder.elapsedMicros - Self.reorderWindowUs, &refs)
             // A child counts as exited only once everything it traced is in the trace,
             // so its process.exit can never come before its own last events.
             for pid in awaitingExit where !pending.contains(where: { $0.pid == pid }) && interleave_child_exited(pid) != 0 {
@@ -479,11 +480,41 @@ public final class ProcessSupervisor: Sendable {
         pending = pending.enumerated().sorted { ($0.element.ts, $0.offset) < ($1.element.ts, $1.offset) }.map(\.element)
     }
 
+    /// Cross-process references. A child cannot know the seq its events will get, so
+    /// it names them: an event with `refKey: "k"` is remembered under "k" once merged,
+    /// and a later event's `overwroteKey: "k"` becomes `overwrote: <seq>` and its
+    /// `refKeys: ["k", …]` become `refs: [seq, …]` (var.write and insight from a child).
+    struct RefKeys {
+        var seqs: [String: Int] = [:]
+
+        mutating func resolve(_ event: TraceEvent) -> TraceEvent {
+            guard event.fields["refKey"] != nil || event.fields["overwroteKey"] != nil || event.fields["refKeys"] != nil
+            else { return event }
+            var copy = event
+            let overwrote = copy.fields["overwroteKey"]?.stringValue
+            let keys = copy.fields["refKeys"]?.arrayValue
+            copy.fields["overwroteKey"] = nil
+            copy.fields["refKeys"] = nil
+            if let overwrote, let seq = seqs[overwrote] { copy.fields["overwrote"] = .int(seq) }
+            if let keys {
+                copy.fields["refs"] = .array(keys.compactMap { $0.stringValue.flatMap { seqs[$0] } }.map(JSONValue.int))
+            }
+            return copy
+        }
+
+        mutating func remember(_ event: TraceEvent, seq: Int?) {
+            if let key = event.fields["refKey"]?.stringValue, let seq { seqs[key] = seq }
+        }
+    }
+
     /// Merges the pending child events (sorted) stamped up to `limit`.
-    private func flush(_ pending: inout [TraceEvent], upToUs limit: Int64) {
+    private func flush(_ pending: inout [TraceEvent], upToUs limit: Int64, _ refs: inout RefKeys) {
         guard !pending.isEmpty else { return }
         let count = pending.prefix { $0.ts <= limit }.count
-        for event in pending.prefix(count) { recorder.merge(event) }
+        for event in pending.prefix(count) {
+            let resolved = refs.resolve(event)
+            refs.remember(resolved, seq: recorder.merge(resolved))
+        }
         pending.removeFirst(count)
     }
 
