@@ -64,6 +64,12 @@ export const api = {
     method: 'DELETE',
     headers: { 'Content-Type': 'application/json' },
   }).then(json),
+  // schedule=step runs: {lane} lets that lane take its next operation, {steps: n} lets the default policy take n.
+  step: (id, body) => call(`/api/runs/${encodeURIComponent(id)}/step`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  }).then(json),
   eventsUrl: (id, from = 0) => `/api/runs/${encodeURIComponent(id)}/events${from ? `?from=${from}` : ''}`,
 };
 

@@ -43,7 +43,8 @@ public final class ExperimentRun: Sendable {
         })
         if let mode = schedule ?? ScheduleParameters.mode(of: params) {
             control.attach(ScheduleController(mode: mode, control: control, recorder: recorder,
-                                              idleTimeoutMs: stepIdleTimeoutMs))
+                                              idleTimeoutMs: stepIdleTimeoutMs,
+                                              stepPrefix: mode == .step ? params.strings("choices") : []))
         }
         self.context = RunContext(runID: id, experiment: experiment.id, params: params,
                                   recorder: recorder, control: control)

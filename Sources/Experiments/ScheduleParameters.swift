@@ -17,7 +17,8 @@ public enum ScheduleParameters {
         .integer("seed", 0...2_147_483_647, default: 1,
                  "Seed of the seeded scheduler (schedule=seeded); the same seed gives the same interleaving."),
         .strings("choices", maxItems: 100_000,
-                 "Lane names, one per scheduling decision, from an earlier run's summary.schedule (schedule=replay)."),
+                 "Lane names, one per scheduling decision, from an earlier run's summary.schedule: replayed "
+                 + "exactly (schedule=replay), or taken first before you are asked (schedule=step)."),
     ]
 
     /// `experiment` with the schedule parameters added, if it is controllable. An

@@ -60,6 +60,18 @@ import Tracing
             == ["worker-1", "worker-2", "worker-1", "worker-2", "worker-1", "worker-2"])
     }
 
+    @Test func aSteppedRunTakesItsChoicesFirstThenAsks() throws {
+        // What the viewer's Undo does: the same choices again, minus the last, then the learner.
+        let run = try start("race-condition", ["workers": 2, "increments": 1, "schedule": "step",
+                                               "choices": ["worker-1", "worker-2", "worker-1", "worker-2"]])
+        try step(run, "worker-1", "write", "counter")
+        try step(run, "worker-2", "write", "counter")
+        let schedule = try #require(run.control.schedule)
+        schedule.waitUntilPaused(timeoutMs: 10_000)
+        try schedule.step(lane: nil, steps: 100)
+        #expect(run.wait().summary["lost"]?.intValue == 1)
+    }
+
     @Test func steppingEveryPhilosopherToItsLeftForkClosesTheCycle() throws {
         let run = try start("deadlock", ["philosophers": 2, "strategy": "naive", "schedule": "step"])
         try step(run, "philosopher-1", "start")

@@ -8,3 +8,4 @@ import './gil-async.js';
 import './os-sched.js';
 import './lessons.js';
 import './perf.js';
+import './step.js';

@@ -90,6 +90,8 @@ public final class ScheduleController: Sendable {
     }
 
     public let mode: Mode
+    /// Step mode: choices taken before the learner is asked (Undo replays a prefix).
+    public let stepPrefix: [String]
     public let control: RunControl
     /// Lane that `sched.pending` / `sched.grant` are emitted on.
     private let lane: Lane
@@ -99,8 +101,10 @@ public final class ScheduleController: Sendable {
     private let monitor: Monitor
     private let state: Mutex<State>
 
-    public init(mode: Mode, control: RunControl, recorder: TraceRecorder, idleTimeoutMs: Int = 600_000) {
+    public init(mode: Mode, control: RunControl, recorder: TraceRecorder, idleTimeoutMs: Int = 600_000,
+                stepPrefix: [String] = []) {
         self.mode = mode
+        self.stepPrefix = stepPrefix
         self.control = control
         self.lane = Lane("scheduler", kind: .main, recorder: recorder)
         self.idleTimeoutMs = idleTimeoutMs
@@ -304,7 +308,17 @@ public final class ScheduleController: Sendable {
             return blocked.isEmpty ? .none : .deadlock(blocked)
         }
         let step = state.choices.count
-        let choice: String
+        var choice: String
+        if mode == .step, step < stepPrefix.count {
+            guard candidates.contains(where: { $0.lane == stepPrefix[step] }) else {
+                let detail = "replay diverged at step \(step): \(stepPrefix[step]) cannot go; "
+                    + "could go: \(candidates.map(\.lane).joined(separator: ", "))"
+                state.diverged = detail
+                return .diverged(detail)
+            }
+            grant(stepPrefix[step], candidates, &state)
+            return .none
+        }
         switch mode {
         case .step:
             guard state.stepBudget > 0 else {
