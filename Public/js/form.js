@@ -34,6 +34,13 @@ export function buildForm(container, experiment, initial = {}) {
       if (p.minimum !== undefined && p.minimum !== null) input.min = String(p.minimum);
       if (p.maximum !== undefined && p.maximum !== null) input.max = String(p.maximum);
       if (value !== undefined && value !== null) input.value = String(value);
+    } else if (p.type === 'array') {
+      // A list of short strings (a schedule's lane choices), edited as comma-separated text.
+      input = document.createElement('input');
+      input.type = 'text';
+      input.placeholder = 'comma-separated';
+      if (Array.isArray(value)) input.value = value.join(',');
+      else if (value !== undefined && value !== null) input.value = String(value);
     } else {
       input = document.createElement('input');
       input.type = 'text';
@@ -77,6 +84,8 @@ export function readParams(container, experiment) {
       params[p.name] = n;
     } else if (p.type === 'boolean') {
       params[p.name] = raw === 'true';
+    } else if (p.type === 'array') {
+      params[p.name] = splitList(raw);
     } else {
       params[p.name] = raw;
     }
@@ -92,9 +101,14 @@ export function paramsFromQuery(experiment, query) {
     const raw = query.get(p.name);
     if (p.type === 'boolean') out[p.name] = raw === '1' || raw === 'true' || raw === 'on' || raw === 'yes';
     else if (p.type === 'integer' || p.type === 'number') out[p.name] = Number(raw);
+    else if (p.type === 'array') out[p.name] = splitList(raw);
     else out[p.name] = raw;
   }
   return out;
+}
+
+function splitList(raw) {
+  return String(raw).split(',').map((s) => s.trim()).filter((s) => s.length);
 }
 
 export function curlCommand(origin, experiment, params) {

@@ -10,7 +10,7 @@ enum OpenAPI {
         let problem: JSONValue = ["description": "Problem details (RFC 9457)", "content": content("application/problem+json", ref("Problem"))]
         let runID: JSONValue = ["name": "id", "in": "path", "required": true, "schema": ["type": "string"], "description": "Run id"]
 
-        let paths: JSONObject = [
+        var paths: JSONObject = [
             "/api/health": ["get": [
                 "summary": "Server health", "operationId": "health",
                 "responses": ["200": ["description": "Healthy", "content": content("application/json", ref("Health"))]],
@@ -93,8 +93,8 @@ enum OpenAPI {
                 "streamsActive": ["type": "integer", "description": "Live event streams open"],
             ]],
             "Parameter": ["type": "object", "required": ["name", "type", "default", "description"], "properties": [
-                "name": ["type": "string"], "type": ["type": "string", "enum": ["integer", "number", "boolean", "string"]],
-                "default": [:], "minimum": ["type": "number"], "maximum": ["type": "number"],
+                "name": ["type": "string"], "type": ["type": "string", "enum": ["integer", "number", "boolean", "string", "array"]],
+                "default": [:], "minimum": ["type": "number"], "maximum": ["type": "number"], "maxItems": ["type": "integer"],
                 "enum": ["type": "array", "items": ["type": "string"]], "description": ["type": "string"],
             ]],
             "Experiment": ["type": "object", "required": ["id", "title", "category", "summary", "lesson", "parameters"], "properties": [
@@ -127,6 +127,40 @@ enum OpenAPI {
                 "field": ["type": "string", "description": "The request field at fault, when there is one"],
             ]],
         ]
+
+        // Controlled schedules (schedule=step | seeded | replay).
+        paths["/api/runs/{id}/step"] = ["post": [
+            "summary": "In a schedule=step run, let one lane (or the default policy, n times) take its next operation",
+            "operationId": "stepRun", "parameters": [runID],
+            "requestBody": ["required": true, "content": content("application/json", [
+                "type": "object", "additionalProperties": false, "properties": [
+                    "lane": ["type": "string", "description": "A lane that may go now (see sched.pending)"],
+                    "steps": ["type": "integer", "minimum": 1, "maximum": 10_000, "description": "Let the default policy take this many steps"],
+                ]])],
+            "responses": [
+                "200": ["description": "Stepped: the choices so far and who may go next",
+                        "content": content("application/json", ["type": "object", "required": ["steps", "choices", "pending", "status"]])],
+                "400": problem, "404": problem, "409": problem, "415": problem,
+            ],
+        ]]
+        paths["/api/explore"] = ["post": [
+            "summary": "Run a thread experiment under many seeded schedules: how many lost updates or deadlocks, and the shortest failing schedule",
+            "operationId": "explore",
+            "requestBody": ["required": true, "content": content("application/json", [
+                "type": "object", "required": ["experiment"], "additionalProperties": false, "properties": [
+                    "experiment": ["type": "string", "enum": JSONValue(ScheduleParameters.controllable.sorted())],
+                    "params": ["type": "object"],
+                    "seeds": ["type": "integer", "minimum": 1, "maximum": 1000, "default": 100],
+                    "firstSeed": ["type": "integer", "minimum": 0, "maximum": 2_000_000_000, "default": 1],
+                ]])],
+            "responses": [
+                "200": ["description": "The exploration's report",
+                        "content": content("application/json", ["type": "object", "required": ["runs", "failed", "passed", "verdict"]])],
+                "400": problem, "404": problem, "415": problem,
+                "429": ["description": "One exploration at a time", "headers": ["Retry-After": ["schema": ["type": "integer"]]],
+                        "content": content("application/problem+json", ref("Problem"))],
+            ],
+        ]]
 
         return [
             "openapi": "3.1.0",

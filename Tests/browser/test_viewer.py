@@ -87,8 +87,12 @@ def test_catalog_lists_every_experiment(server, driver):
             assert field.tag_name == "select"
             assert field.get_attribute("value") == str(p["default"])
         else:
-            assert float(field.get_attribute("value")) == float(p["default"]) if p["type"] in ("integer", "number") \
-                else field.get_attribute("value") == str(p["default"])
+            if p["type"] in ("integer", "number"):
+                assert float(field.get_attribute("value")) == float(p["default"])
+            elif p["type"] == "array":
+                assert field.get_attribute("value") == ",".join(p["default"])
+            else:
+                assert field.get_attribute("value") == str(p["default"])
             if p.get("minimum") is not None:
                 assert float(field.get_attribute("min")) == float(p["minimum"])
             if p.get("maximum") is not None:
