@@ -47,7 +47,6 @@ let package = Package(
         .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
         .testTarget(name: "PlaygroundTests", dependencies: ["Playground", "HTTPServer", "Store"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )
