@@ -18,7 +18,10 @@ extension ProcessExperimentTests {
             // 9 tasks on 3 processes means pids come back: processes are reused.
             #expect(Set(pidOf.values).count == 3)
             #expect(!pidOf.values.contains(getpid()))
-            #expect(outcome.summary["reusedPids"]?.intValue == 3)
+            // Nine tasks on three processes: at least one pid ran three (pigeonhole); which
+            // ones depends on who was free first.
+            #expect((outcome.summary["reusedPids"]?.intValue ?? 0) >= 1)
+            #expect(Dictionary(grouping: pidOf.values, by: { $0 }).values.map(\.count).max()! >= 3)
             let serial = mode == "apply" || mode == "sync"
             #expect(maxConcurrentTasks(events) <= (serial ? 1 : 3))
             #expect(outcome.summary["results"]?.arrayValue?.count == 9)

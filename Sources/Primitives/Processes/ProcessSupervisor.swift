@@ -389,7 +389,8 @@ public final class ProcessSupervisor: Sendable {
     /// Child events wait this long before they are merged, so that events from
     /// different children (a put in one, its get in another) enter the run's single
     /// stream in timestamp order even when their pipes are read in the other order.
-    static let reorderWindowUs: Int64 = 5_000
+    /// (20 ms: on a loaded machine a child's pipe can be read that much later.)
+    static let reorderWindowUs: Int64 = 20_000
 
     /// A control line waiting to be handed over, and how far the trace must be
     /// merged first: its sender's last event.
