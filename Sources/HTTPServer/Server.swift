@@ -10,6 +10,10 @@ public struct ServerConfiguration: Sendable {
     public var port = 8080
     /// Largest request body accepted; larger ones get 413.
     public var maxBodyBytes = 64 * 1024
+    /// Exact paths that take larger bodies (a trace to import), with their limit.
+    public var largeBodies: [String: Int] = [:]
+
+    func bodyLimit(_ path: String) -> Int { largeBodies[path] ?? maxBodyBytes }
     /// libmicrohttpd's polling threads. Streams are suspended while idle, so a few
     /// threads serve hundreds of live viewers.
     public var threads = 2
@@ -246,8 +250,10 @@ public final class Server: @unchecked Sendable {
                                               detail: "Transfer-Encoding \"\(encodings.joined(separator: ", ").prefix(60))\" is not supported; send Content-Length or chunked",
                                               slug: "unsupported-transfer-encoding", extra: ["field": "Transfer-Encoding"]))
         }
-        if let length = lengths.first, let bytes = UInt64(length), bytes > UInt64(configuration.maxBodyBytes) {
-            return refuse(connection, Self.tooLarge(configuration.maxBodyBytes))
+        let limit = configuration.bodyLimit(String(cString: url))
+        state.limit = limit
+        if let length = lengths.first, let bytes = UInt64(length), bytes > UInt64(limit) {
+            return refuse(connection, Self.tooLarge(limit))
         }
         _ = method
         return nil
@@ -269,7 +275,7 @@ public final class Server: @unchecked Sendable {
                               headers: Self.values(connection, .HEADER_KIND), body: state.body)
         let response: Response
         if state.tooLarge {
-            response = Self.tooLarge(configuration.maxBodyBytes).response
+            response = Self.tooLarge(state.limit ?? configuration.maxBodyBytes).response
         } else if isStopping {
             response = Problem(status: 503, title: "Shutting down", detail: "the server is stopping",
                                slug: "shutting-down").response
@@ -439,6 +445,8 @@ public final class Server: @unchecked Sendable {
 final class RequestState {
     var body: [UInt8] = []
     var tooLarge = false
+    /// This request's body limit (its path may allow more than the default).
+    var limit: Int?
     var headersSeen = false
     /// Length of the raw URI as a C string, before libmicrohttpd touched it.
     var rawURILength: Int?
@@ -735,7 +743,7 @@ enum Trampolines {
         if uploadSize.pointee > 0 {
             let count = uploadSize.pointee
             if !state.tooLarge, let uploadData {
-                if state.body.count + count > server.configuration.maxBodyBytes {
+                if state.body.count + count > state.limit ?? server.configuration.maxBodyBytes {
                     state.tooLarge = true
                     state.body = []
                 } else {

@@ -6,7 +6,45 @@ import Tracing
 /// The routes for recording traces for lessons: a run's title, tags and pin; notes
 /// on its events; lessons; imports; and offline hand-outs.
 enum Recording {
+    static let importPath = "/api/runs/import"
+    /// Largest trace `POST /api/runs/import` takes.
+    static let maxImportBytes = 64 << 20
+
     static func addRoutes(to router: inout Router, playground: Playground, publicDirectory: String?) {
+        router.add("POST", importPath) { request throws(Problem) in
+            let id = Playground.newID()
+            let trace = try TraceImport.read(request.body, id: id, createdAt: Timestamp.now())
+            try playground.record(trace.snapshot, lines: trace.lines, count: trace.count)
+            return .json(try playground.snapshot(id).json, status: 201, headers: [("Location", "/api/runs/\(id)")])
+        }
+
+        router.add("GET", "/api/runs/{id}/export.html") { request throws(Problem) in
+            let id = request.pathParameters["id"]!
+            let run = try playground.snapshot(id)
+            let content = Handout.Content(
+                runs: [run], traces: [id: try playground.traceLines(id)],
+                notes: [id: try playground.storeCall { () throws(StoreError) in try playground.store.notes(id) }],
+                lessons: [], search: "?run=\(id)", title: run.title ?? run.experiment)
+            return try handout(content, name: "interleave-\(id)", playground: playground, publicDirectory: publicDirectory)
+        }
+
+        router.add("GET", "/api/lessons/{id}/export.html") { request throws(Problem) in
+            let lesson = try Lessons.find(request.pathParameters["id"]!, playground: playground)
+            var runs: [RunSnapshot] = []
+            var traces: [String: [UInt8]] = [:]
+            var notes: [String: [RunNote]] = [:]
+            for id in lesson.steps.map(\.run) where traces[id] == nil {
+                guard let run = try? playground.snapshot(id) else { continue }
+                runs.append(run)
+                traces[id] = try playground.traceLines(id)
+                notes[id] = try playground.storeCall { () throws(StoreError) in try playground.store.notes(id) }
+            }
+            let content = Handout.Content(runs: runs, traces: traces, notes: notes, lessons: [lesson],
+                                          search: "?lesson=\(lesson.id)", title: lesson.title)
+            return try handout(content, name: "interleave-lesson-\(lesson.id)", playground: playground,
+                               publicDirectory: publicDirectory)
+        }
+
         router.add("PATCH", "/api/runs/{id}") { request throws(Problem) in
             let id = request.pathParameters["id"]!
             let body = try Body.object(request, allowed: ["title", "description", "tags", "pinned"])
@@ -104,6 +142,21 @@ enum Recording {
             }
             return Response(status: 204)
         }
+    }
+}
+
+extension Recording {
+    static func handout(_ content: Handout.Content, name: String, playground: Playground,
+                        publicDirectory: String?) throws(Problem) -> Response {
+        guard let publicDirectory else {
+            throw Problem(status: 503, title: "Viewer missing", detail: "this server serves no viewer (no --public-dir), so it cannot make a hand-out",
+                          slug: "viewer-missing")
+        }
+        let html = try Handout.html(content, publicDirectory: publicDirectory, version: playground.configuration.version)
+        return Response(status: 200, headers: [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Disposition", "attachment; filename=\"\(name).html\""),
+        ], body: .bytes(html))
     }
 }
 

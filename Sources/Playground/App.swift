@@ -58,6 +58,7 @@ public final class App: Sendable {
             // libmicrohttpd's own lines (a client hung up mid-request, …): debug, one per event.
             http.log = { message in Observability.logger.debug("libmicrohttpd", metadata: ["message": .string(message)]) }
         }
+        http.largeBodies[Recording.importPath] = Recording.maxImportBytes
         let server = Server(configuration: http, handler: handler)
         box.server = server
         self.server = server

@@ -81,7 +81,8 @@ struct FrontDoor: Sendable {
         }
         if Self.stateChanging.contains(request.method), guarded, case .route = match {
             let type = request.header("Content-Type")?.split(separator: ";").first.map { Self.trimmed($0).lowercased() }
-            guard type == "application/json" else {
+            // An import's body is an NDJSON trace; like JSON, no cross-site form can send that type.
+            guard type == "application/json" || (type == "application/x-ndjson" && request.path == "/api/runs/import") else {
                 return Problem(status: 415, title: "Unsupported media type",
                                detail: "\(request.method) requests must send Content-Type: application/json (got \(type.map { "\"\(Self.clip($0))\"" } ?? "none"))",
                                slug: "unsupported-media-type", extra: ["field": "Content-Type"],

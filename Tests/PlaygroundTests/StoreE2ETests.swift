@@ -181,3 +181,82 @@ import Testing
         #expect(try server.get("/api/runs/\(id)").status == 404)
     }
 }
+
+/// Imports and offline hand-outs.
+@Suite struct HandoutE2ETests {
+    static let ndjsonType = ["Content-Type": "application/x-ndjson"]
+
+    @Test func anExportedTraceImportsBackByteIdentical() throws {
+        let server = try ServerProcess.start()
+        let id = try server.startRun("race-condition")["id"]!.stringValue!
+        _ = try StoreE2ETests.ndjson(server, id)
+        _ = try server.waitForFinal(id)
+        let exported = try server.get("/api/runs/\(id)/trace?format=ndjson").body
+        let imported = try server.request("POST", "/api/runs/import", headers: Self.ndjsonType, rawBody: exported)
+        #expect(imported.status == 201)
+        let copy = try #require(imported.json["id"]?.stringValue)
+        #expect(copy != id)
+        #expect(imported.json["origin"] == "import")
+        #expect(imported.json["status"] == "completed")
+        #expect(imported.json["experiment"] == "race-condition")
+        let original = try server.get("/api/runs/\(id)").json
+        #expect(imported.json["summary"] == original["summary"])
+        #expect(imported.json["eventCount"] == original["eventCount"])
+        #expect(try server.get("/api/runs/\(copy)/trace?format=ndjson").body == exported)
+        #expect(Array(try StoreE2ETests.ndjson(server, copy).utf8) == exported)
+    }
+
+    @Test func aBadImportLineIsNamed() throws {
+        let server = try ServerProcess.start(["--no-store"])
+        func importing(_ text: String) throws -> ServerProcess.HTTPResult {
+            try server.request("POST", "/api/runs/import", headers: Self.ndjsonType, rawBody: Array(text.utf8))
+        }
+        let start = #"{"seq":0,"ts":0,"type":"run.start","lane":"main","pid":1,"tid":1}"#
+        let torn = try importing(start + "\n\n" + #"{"seq":1,"ts":5,"type":"lo"# + "\n")
+        #expect(torn.status == 400)
+        #expect(torn.json["line"] == 3, "blank lines count: the torn one is line 3")
+        #expect(torn.json["detail"]?.stringValue?.hasPrefix("line 3 ") == true)
+        let gap = try importing(start + "\n" + #"{"seq":2,"ts":5,"type":"log","lane":"main","pid":1,"tid":1}"#)
+        #expect(gap.status == 400)
+        #expect(gap.json["line"] == 2)
+        #expect(gap.json["detail"]?.stringValue?.contains("expected 1") == true)
+        let backwards = try importing(#"{"seq":0,"ts":9,"type":"log","lane":"main","pid":1,"tid":1}"# + "\n"
+            + #"{"seq":1,"ts":5,"type":"log","lane":"main","pid":1,"tid":1}"#)
+        #expect(backwards.json["line"] == 2)
+        #expect(try importing("").status == 400)
+        #expect(try importing("[1,2]").json["line"] == 1)
+        #expect(try server.get("/api/runs").json == [], "nothing half-imported is left")
+        // Without a run.end the imported run is listed as cut off.
+        let partial = try importing(start + "\n")
+        #expect(partial.status == 201)
+        #expect(partial.json["status"] == "interrupted")
+    }
+
+    @Test func aRunAndALessonExportAsOneSelfContainedPage() throws {
+        let server = try ServerProcess.start(["--no-store"])
+        let id = try server.startRun("race-condition")["id"]!.stringValue!
+        let trace = try StoreE2ETests.ndjson(server, id)
+        _ = try server.waitForFinal(id)
+        #expect(try server.request("POST", "/api/runs/\(id)/notes", body: #"{"seq":3,"text":"a note </script> <b>"}"#).status == 201)
+        let page = try server.get("/api/runs/\(id)/export.html")
+        #expect(page.status == 200)
+        #expect(page.header("content-type") == "text/html; charset=utf-8")
+        let html = page.text
+        #expect(!html.contains("<script type=\"module\" src="), "no module is loaded from a file")
+        #expect(!html.contains("href=\"css/"), "the styles are inlined")
+        #expect(!html.contains("http://") || !html.contains("src=\"http"), "nothing is fetched from a network")
+        #expect(html.components(separatedBy: "</script>").count - 1 == 3, "the note's </script> cannot end a script early")
+        #expect(html.contains("interleave-offline-data"))
+        // The trace is in it, line for line (JSON-escaped, `<` as \u003c).
+        let firstLine = String(trace.split(separator: "\n")[0]).replacing("\"", with: "\\\"")
+        #expect(html.contains(firstLine))
+
+        let lesson = try server.request("POST", "/api/lessons", body: #"{"title":"Lost updates","steps":[{"run":"\#(id)","seq":3,"note":"see"}]}"#)
+        let lessonID = try #require(lesson.json["id"]?.stringValue)
+        let lessonPage = try server.get("/api/lessons/\(lessonID)/export.html")
+        #expect(lessonPage.status == 200)
+        #expect(lessonPage.text.contains("Lost updates — Interleave hand-out"))
+        #expect(lessonPage.text.contains("?lesson=\(lessonID)"))
+        #expect(try server.get("/api/lessons/nope/export.html").status == 404)
+    }
+}
