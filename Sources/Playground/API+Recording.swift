@@ -21,10 +21,8 @@ enum Recording {
         router.add("GET", "/api/runs/{id}/export.html") { request throws(Problem) in
             let id = request.pathParameters["id"]!
             let run = try playground.snapshot(id)
-            let content = Handout.Content(
-                runs: [run], traces: [id: try playground.traceLines(id)],
-                notes: [id: try playground.storeCall { () throws(StoreError) in try playground.store.notes(id) }],
-                lessons: [], search: "?run=\(id)", title: run.title ?? run.experiment)
+            let content = Handout.Content.run(run, trace: try playground.traceLines(id),
+                                              notes: try playground.storeCall { () throws(StoreError) in try playground.store.notes(id) })
             return try handout(content, name: "interleave-\(id)", playground: playground, publicDirectory: publicDirectory)
         }
 

@@ -12,20 +12,36 @@ import Store
 /// preloads dropped and its module script replaced by three scripts: the data, the
 /// modules' sources, and `js/lessons/offline-boot.js`, which answers the viewer's
 /// `/api/` reads from the data and loads the modules from blob: URLs.
-enum Handout {
+public enum Handout {
     static let bootPath = "js/lessons/offline-boot.js"
 
-    struct Content {
-        var runs: [RunSnapshot]
-        var traces: [String: [UInt8]]
-        var notes: [String: [RunNote]]
-        var lessons: [Lesson]
+    public struct Content: Sendable {
+        public var runs: [RunSnapshot]
+        public var traces: [String: [UInt8]]
+        public var notes: [String: [RunNote]]
+        public var lessons: [Lesson]
         /// What the page opens: `?run=ID` or `?lesson=ID`.
-        var search: String
-        var title: String
+        public var search: String
+        public var title: String
+
+        public init(runs: [RunSnapshot], traces: [String: [UInt8]], notes: [String: [RunNote]], lessons: [Lesson],
+                    search: String, title: String) {
+            self.runs = runs
+            self.traces = traces
+            self.notes = notes
+            self.lessons = lessons
+            self.search = search
+            self.title = title
+        }
+
+        /// A page about one run.
+        public static func run(_ run: RunSnapshot, trace: [UInt8], notes: [RunNote] = []) -> Content {
+            Content(runs: [run], traces: [run.id: trace], notes: [run.id: notes], lessons: [],
+                    search: "?run=\(run.id)", title: run.title ?? run.experiment)
+        }
     }
 
-    static func html(_ content: Content, publicDirectory: String, version: String) throws(Problem) -> [UInt8] {
+    public static func html(_ content: Content, publicDirectory: String, version: String) throws(Problem) -> [UInt8] {
         guard let index = read(publicDirectory + "/index.html") else {
             throw Problem(status: 500, title: "Viewer missing", detail: "the viewer's index.html is not in \(publicDirectory)",
                           slug: "viewer-missing")
@@ -96,7 +112,7 @@ enum Handout {
         return value
     }
 
-    static func read(_ path: String) -> [UInt8]? {
+    public static func read(_ path: String) -> [UInt8]? {
         guard let file = fopen(path, "rb") else { return nil }
         defer { fclose(file) }
         var bytes: [UInt8] = []

@@ -219,7 +219,7 @@ public final class Playground: Sendable {
     }
 
     /// Short, unguessable-enough run ids: 12 hex digits from the system's random source.
-    static func newID() -> String {
+    public static func newID() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<6).map { _ in UInt8.random(in: 0...255, using: &generator) }
         return bytes.map { byte in

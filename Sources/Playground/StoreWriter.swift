@@ -9,8 +9,8 @@ import Tracing
 /// NDJSON stream's own encoding, so a recorded run replays byte-identical.
 /// (When the recorder hands out each event's bytes, encoded once per run, this
 /// becomes a copy of those bytes.)
-enum CanonicalTrace {
-    static func lines<Events: Sequence<TraceEvent>>(_ events: Events) -> [UInt8] {
+public enum CanonicalTrace {
+    public static func lines<Events: Sequence<TraceEvent>>(_ events: Events) -> [UInt8] {
         EventEncoding.ndjson.encode(events)
     }
 }

@@ -37,7 +37,9 @@ public final class DiskRunStore: RunStore {
     private let recoveredIDs = Mutex<[String]>([])
 
     /// Opens (creating if needed) the store in `directory` and repairs what a crash left.
-    public init(directory: String, retention: RetentionPolicy = .disk) throws(StoreError) {
+    /// `recover: false` opens a store a running server may be using (the CLI), without
+    /// repairing anything: a run that is live there must not be marked interrupted here.
+    public init(directory: String, retention: RetentionPolicy = .disk, recover: Bool = true) throws(StoreError) {
         self.directory = directory
         self.retention = retention
         try Self.makeDirectory(directory)
@@ -55,7 +57,7 @@ public final class DiskRunStore: RunStore {
         } catch {
             throw StoreError(.database, "cannot open the store in \(directory): \(error)")
         }
-        let repaired = try recover()
+        let repaired = recover ? try self.recover() : []
         recoveredIDs.withLock { $0 = repaired }
     }
 

@@ -13,7 +13,7 @@ import Tracing
 struct Interleave: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A concurrency playground: real threads, processes and locks, traced live.",
-        subcommands: [Serve.self, Run.self, List.self, Export.self, Bench.self, ExploreCommand.self],
+        subcommands: [Serve.self, Run.self, List.self, Runs.self, Import.self, Export.self, Bench.self, ExploreCommand.self],
         defaultSubcommand: Serve.self
     )
 
@@ -210,43 +210,6 @@ enum DataDirectory {
     }
 }
 
-struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run one experiment here and print its trace as NDJSON.")
-
-    @Argument(help: "Experiment id (see `interleave list`).") var experiment: String
-    @Option(name: .customLong("param"), help: "A parameter as name=value; repeatable.") var params: [String] = []
-    @Flag(help: "Print only the run's summary as JSON, not the events.") var summaryOnly = false
-
-    func run() throws {
-        guard let definition = Catalog.experiment(experiment) else {
-            throw ValidationError("unknown experiment \"\(experiment)\"; known: \(Catalog.ids.joined(separator: ", "))")
-        }
-        let object = try parseParams(params)
-        let resolved: Parameters
-        do { resolved = try definition.resolve(.object(object)) } catch { throw ValidationError(error.detail) }
-        let execution = ExperimentRun(id: "cli", experiment: definition, params: resolved)
-        execution.start()
-        var next = 0
-        while true {
-            let batch = execution.recorder.read(from: next, limit: 1024)
-            if !batch.events.isEmpty {
-                next = batch.events.last!.seq + 1
-                if !summaryOnly {
-                    writeOut(String(decoding: EventEncoding.ndjson.encode(batch.events), as: UTF8.self))
-                }
-            } else if batch.finished {
-                break
-            } else {
-                usleep(2_000)
-            }
-        }
-        let outcome = execution.wait()
-        if summaryOnly {
-            print(JSONValue.object(["status": .string(outcome.status.rawValue), "summary": .object(outcome.summary)]).jsonString)
-        }
-    }
-}
-
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the experiments.")
     @Flag(help: "Print the catalog as JSON.") var json = false
@@ -263,39 +226,3 @@ struct List: ParsableCommand {
     }
 }
 
-struct Export: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Convert a recorded NDJSON trace for Perfetto (Chrome Trace Event Format).")
-
-    @Option(help: "Output format.") var format = "chrome"
-    @Argument(help: "An NDJSON trace (from /api/runs/{id}/events or `interleave run`); - for standard input.") var file: String
-
-    func run() throws {
-        guard format == "chrome" else { throw ValidationError("--format must be chrome (got \(format))") }
-        let text: String
-        if file == "-" {
-            var lines: [String] = []
-            while let line = readLine() { lines.append(line) }
-            text = lines.joined(separator: "\n")
-        } else {
-            guard let handle = fopen(file, "r") else { throw ValidationError("cannot open \(file)") }
-            defer { fclose(handle) }
-            var bytes: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = fread(&buffer, 1, buffer.count, handle)
-                if count == 0 { break }
-                bytes.append(contentsOf: buffer[0..<count])
-            }
-            text = String(decoding: bytes, as: UTF8.self)
-        }
-        var events: [TraceEvent] = []
-        for (number, line) in text.split(separator: "\n").enumerated() where !line.allSatisfy(\.isWhitespace) {
-            guard let value = try? JSONParser.parse(String(line)), let event = TraceEvent(json: value) else {
-                throw ValidationError("line \(number + 1) is not a trace event")
-            }
-            events.append(event)
-        }
-        let experiment = events.first { $0.type == "run.start" }?.fields["experiment"]?.stringValue ?? "run"
-        print(ChromeTrace.document(events, runID: "export", experiment: experiment).jsonString)
-    }
-}
