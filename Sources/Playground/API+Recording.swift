@@ -196,27 +196,35 @@ enum Lessons {
             }
             let snapshot: RunSnapshot
             do { snapshot = try playground.snapshot(run) } catch {
-                throw Body.invalid("\(field).run: there is no run \"\(run.prefix(80))\"", field: "\(field).run")
+                // 404, like any request naming a run that is not there.
+                throw Problem(status: 404, title: "Not found", detail: "\(field).run: there is no run \"\(run.prefix(80))\"",
+                              slug: "not-found", extra: ["field": .string("\(field).run")])
             }
             var view: [Int]?
             if let raw = object["view"], raw != .null {
-                guard let pair = raw.arrayValue?.compactMap(\.intValue), pair.count == 2, pair[0] >= 0, pair[1] > pair[0] else {
-                    throw Body.invalid("\(field).view must be [t0, t1]: microseconds, 0 ≤ t0 < t1 (got \(raw.jsonString.prefix(60)))",
+                // (A window with t1 ≤ t0 is kept as given; the viewer leaves the view as it is for it.)
+                guard let items = raw.arrayValue, items.count == 2, let pair = Optional(items.compactMap(\.intValue)),
+                      pair.count == 2, pair[0] >= 0, pair[1] >= 0 else {
+                    throw Body.invalid("\(field).view must be [t0, t1]: two non-negative integers, microseconds (got \(raw.jsonString.prefix(60)))",
                                        field: "\(field).view")
                 }
                 view = pair
             }
             var seq: Int?
             if let raw = object["seq"], raw != .null {
-                guard let value = raw.intValue, value >= 0, value < max(snapshot.eventCount, 1) else {
-                    throw Body.invalid("\(field).seq must be an event of run \(run), between 0 and \(max(snapshot.eventCount - 1, 0)) (got \(raw.jsonString.prefix(40)))",
-                                       field: "\(field).seq")
+                guard let value = raw.intValue, value >= 0 else {
+                    throw Body.invalid("\(field).seq must be a non-negative integer (got \(raw.jsonString.prefix(40)))", field: "\(field).seq")
+                }
+                guard value < max(snapshot.eventCount, 1) else {
+                    throw Problem(status: 404, title: "Not found",
+                                  detail: "\(field).seq: run \(run) has no event \(value); its events are 0 to \(max(snapshot.eventCount - 1, 0))",
+                                  slug: "not-found", extra: ["field": .string("\(field).seq")])
                 }
                 seq = value
             }
             var note = ""
             if let raw = object["note"], raw != .null {
-                guard let text = raw.stringValue, text.count <= 5_000 else {
+                guard let text = raw.stringValue, text.unicodeScalars.count <= 5_000 else {
                     throw Body.invalid("\(field).note must be a string of at most 5000 characters", field: "\(field).note")
                 }
                 note = text
@@ -256,7 +264,7 @@ enum Body {
         guard let value = object[key] else { return nil }
         if value == .null { return "" }
         guard let text = value.stringValue else { throw invalid("\(key) must be a string (got \(value.typeName))", field: key) }
-        guard text.count <= max else { throw invalid("\(key) must be at most \(max) characters (got \(text.count))", field: key) }
+        guard text.unicodeScalars.count <= max else { throw invalid("\(key) must be at most \(max) characters (got \(text.unicodeScalars.count))", field: key) }
         return text
     }
 
@@ -272,7 +280,7 @@ enum Body {
         guard items.count <= 20 else { throw invalid("at most 20 tags (got \(items.count))", field: "tags") }
         var tags: [String] = []
         for (index, item) in items.enumerated() {
-            guard let tag = item.stringValue, !tag.isEmpty, tag.count <= 40 else {
+            guard let tag = item.stringValue, !tag.isEmpty, tag.unicodeScalars.count <= 40 else {
                 throw invalid("tags[\(index)] must be a string of 1 to 40 characters", field: "tags[\(index)]")
             }
             tags.append(tag)

@@ -86,7 +86,7 @@ enum OpenAPI {
             ]],
         ]
 
-        let schemas: JSONObject = [
+        var schemas: JSONObject = [
             "Health": ["type": "object", "required": ["status", "version", "uptimeSeconds", "runsActive"], "properties": [
                 "status": ["type": "string", "enum": ["ok"]], "version": ["type": "string"],
                 "uptimeSeconds": ["type": "number"], "runsActive": ["type": "integer"],
@@ -161,6 +161,8 @@ enum OpenAPI {
                         "content": content("application/problem+json", ref("Problem"))],
             ],
         ]]
+
+        addRecording(paths: &paths, schemas: &schemas)
 
         return [
             "openapi": "3.1.0",
