@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "csystem.h"
+#include "ctrace.h"
 #include <dirent.h>
 #include <pthread.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 static __thread pid_t cached_tid = 0;
+__thread struct interleave_trace_slot interleave_trace_tls;
 
 pid_t interleave_tid(void) {
     if (cached_tid == 0) cached_tid = (pid_t)syscall(SYS_gettid);

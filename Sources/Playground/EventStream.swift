@@ -39,10 +39,11 @@ final class EventStream: StreamSource {
         }
         // One wake-up for whichever comes first: new events or the heartbeat.
         let once = Once(wake)
-        let batch = recorder.read(from: from, limit: 512, onMore: { once.fire() })
-        if !batch.events.isEmpty {
-            state.withLock { $0.next = batch.events.last!.seq + 1 }
-            return .data(encoding.encode(batch.events))
+        // The recorder encodes each event once; every stream copies those bytes.
+        let batch = recorder.readEncoded(from: from, limit: 4096, maxBytes: 1 << 18, onMore: { once.fire() })
+        if !batch.isEmpty {
+            state.withLock { $0.next = batch.from + batch.count }
+            return .data(encoding.frame(batch))
         }
         if batch.finished { return .end }
         if heartbeat { return .data(encoding.heartbeat) }

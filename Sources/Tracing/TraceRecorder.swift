@@ -1,3 +1,12 @@
+// Tracing API (see also /work/notes/issue-15.md, "Tracing API"):
+//   emit(type, lane:, flow:, fields) -> seq?   record an event from the calling thread
+//   merge(event) -> seq?                        record an event another process traced
+//   read(from:limit:onMore:)                    events as values, from a seq on
+//   readEncoded(from:limit:maxBytes:onMore:)    the same events as their canonical NDJSON
+//                                               lines, encoded once per run and shared by
+//                                               every reader (streams, the disk store)
+//   finish(), cost, count, dropped, events
+// Every event carries `cpu`, the CPU the emitting thread was on.
 import CSystem
 import Glibc
 import JSON
@@ -23,6 +32,8 @@ public final class TraceRecorder: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The canonical lines of `state.events[0..<encoded.count]`, each encoded once.
+    private let encoded = Mutex(EncodedLog())
     private let costNs = Atomic<UInt64>(0)
     private let flowCounter = Atomic<Int>(0)
     private let processID = getpid()
@@ -51,10 +62,11 @@ public final class TraceRecorder: Sendable {
     public func emit(_ type: String, lane: String, flow: Int? = nil, _ fields: JSONObject = [:]) -> Int? {
         let entered = interleave_monotonic_ns()
         let tid = interleave_tid()
+        let cpu = interleave_cpu()
         let elapsed = Int64(entered &- startNs) / 1000
         return store(entered: entered) { seq, lastTs in
             TraceEvent(seq: seq, ts: max(elapsed, lastTs), type: type, lane: lane,
-                       pid: processID, tid: tid, flow: flow, fields: fields)
+                       pid: processID, tid: tid, cpu: cpu, flow: flow, fields: fields)
         }
     }
 
@@ -132,6 +144,47 @@ public final class TraceRecorder: Sendable {
         let total = costNs.load(ordering: .relaxed)
         let perEvent = count + dropped > 0 ? Double(total) / Double(count + dropped) : 0
         return ["events": .int(count), "dropped": .int(dropped), "nsPerEvent": .double((perEvent * 10).rounded() / 10)]
+    }
+
+    /// Up to `limit` events from `seq` on as their canonical NDJSON lines (and about
+    /// `maxBytes` of them, at least one line), and whether the trace has ended after
+    /// them. Each event is encoded once per run; every reader gets copies of the same
+    /// bytes. If there are none yet and the trace has not ended, `onMore` (when given)
+    /// is called once as soon as there are — possibly right away, from this thread.
+    public func readEncoded(from seq: Int, limit: Int, maxBytes: Int = 1 << 18,
+                            onMore: (@Sendable () -> Void)? = nil) -> EncodedEvents {
+        let from = max(seq, 0)
+        let (batch, fireNow): (EncodedEvents, Bool) = encoded.withLock { log in
+            let (fresh, finished, total) = state.withLock { state in
+                let fresh = log.count < state.events.count ? Array(state.events[log.count...]) : []
+                return (fresh, state.finished, state.events.count)
+            }
+            if !fresh.isEmpty {
+                log.append { line in
+                    for event in fresh {
+                        line { writer in
+                            event.write(to: &writer)
+                            writer.bytes.append(0x0A)
+                        }
+                    }
+                }
+            }
+            let (bytes, ends) = log.read(from: from, limit: limit, maxBytes: maxBytes)
+            var fireNow = false
+            if ends.isEmpty, !finished, let onMore {
+                // Register under the state lock so no emit slips between check and wait.
+                fireNow = !state.withLock { state in
+                    guard state.events.count == total, !state.finished else { return false }
+                    state.waiters.append(onMore)
+                    return true
+                }
+            }
+            return (EncodedEvents(from: from, bytes: bytes, lineEnds: ends,
+                                  finished: finished && from + ends.count >= total), fireNow)
+        }
+        // Outside the lock: the callback may read again.
+        if fireNow { onMore?() }
+        return batch
     }
 
     /// Up to `limit` events from `seq` on, and whether the trace has ended after them.

@@ -71,4 +71,31 @@ import Foundation
         recorder.emit("log", lane: "main")
         #expect(handedOver.withLock { $0.count } == 2)
     }
+
+    @Test func encodedLinesAreTheEventsCanonicalNDJSONWithTheirCPU() {
+        let recorder = TraceRecorder()
+        for i in 0..<50 { recorder.emit("counter", lane: "main", ["name": "i", "value": .int(i)]) }
+        let whole = recorder.readEncoded(from: 0, limit: 1000)
+        #expect(whole.count == 50)
+        #expect(whole.bytes == EventEncoding.ndjson.encode(recorder.events), "byte-identical to encoding the events")
+        #expect(recorder.events.allSatisfy { $0.cpu != nil }, "every event says which CPU emitted it")
+        // A later, partial read returns the same bytes for the same seqs.
+        let part = recorder.readEncoded(from: 10, limit: 5)
+        #expect(part.from == 10 && part.count == 5)
+        #expect(part.bytes == Array(whole.bytes[whole.lineEnds[9]..<whole.lineEnds[14]]))
+        #expect(EventEncoding.sse.frame(part) == EventEncoding.sse.encode(recorder.events[10..<15]))
+    }
+
+    @Test func readEncodedWaitsThenWakesAndReportsTheEnd() {
+        let recorder = TraceRecorder()
+        recorder.emit("log", lane: "main")
+        let woken = Atomic<Int>(0)
+        let empty = recorder.readEncoded(from: 1, limit: 10, onMore: { woken.add(1, ordering: .relaxed) })
+        #expect(empty.isEmpty && !empty.finished)
+        recorder.emit("log", lane: "main")
+        #expect(woken.load(ordering: .relaxed) == 1)
+        recorder.finish()
+        let rest = recorder.readEncoded(from: 1, limit: 10)
+        #expect(rest.count == 1 && rest.finished)
+    }
 }

@@ -23,7 +23,7 @@ public final class WorkerTrace: Sendable {
     /// so hand-offs between processes keep their causal order.
     public func emit(_ type: String, lane: String, flow: Int? = nil, atNs: UInt64? = nil, _ fields: JSONObject = [:]) {
         let ts = Int64((atNs ?? interleave_monotonic_ns()) &- startNs) / 1000
-        let event = TraceEvent(seq: 0, ts: ts, type: type, lane: lane, pid: processID, tid: interleave_tid(),
+        let event = TraceEvent(seq: 0, ts: ts, type: type, lane: lane, pid: processID, tid: interleave_tid(), cpu: interleave_cpu(),
                                flow: flow, fields: fields)
         writeLine(EventEncoding.ndjson.encode([event]))
     }
