@@ -1,3 +1,4 @@
-// Viewer extensions of the "lessons" area: import your handler and track modules here
-// (see Public/js/ext/index.js and Public/js/tracks/index.js).
-export {};
+// Viewer extensions of the "lessons" area (recording traces for lessons): notes on the timeline
+// and present mode; the modules live in Public/js/lessons/.
+import '../lessons/notes.js';
+import '../lessons/present.js';
