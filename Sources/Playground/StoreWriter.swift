@@ -5,10 +5,9 @@ import Store
 import Synchronization
 import Tracing
 
-/// The one place where events become the bytes a store keeps. They are the live
-/// NDJSON stream's own encoding, so a recorded run replays byte-identical.
-/// (When the recorder hands out each event's bytes, encoded once per run, this
-/// becomes a copy of those bytes.)
+/// Events as canonical NDJSON lines, for traces that do not come from a live
+/// recorder (imports, the CLI, a live run's whole trace at once). The store writer
+/// persists the recorder's own encoded bytes (`readEncoded`), the same encoder's output.
 public enum CanonicalTrace {
     public static func lines<Events: Sequence<TraceEvent>>(_ events: Events) -> [UInt8] {
         EventEncoding.ndjson.encode(events)
@@ -82,16 +81,17 @@ final class StoreWriter: Sendable {
     }
 
     /// Appends what the store does not have yet; true once the whole trace is in.
+    /// The bytes are the recorder's own encoding of each event (encoded once per run,
+    /// shared with every live stream), so what is stored is what clients received.
     private func drain(_ run: LiveRun) throws(StoreError) -> Bool {
         while true {
             let from = run.written.withLock { $0.events }
-            let batch = run.recorder.read(from: from, limit: 8192)
-            if batch.events.isEmpty { return batch.finished }
-            let lines = CanonicalTrace.lines(batch.events)
-            try store.append(run.id, lines: lines, count: batch.events.count)
+            let batch = run.recorder.readEncoded(from: from, limit: 8192)
+            if batch.isEmpty { return batch.finished }
+            try store.append(run.id, lines: batch.bytes, count: batch.count)
             run.written.withLock {
-                $0.events += batch.events.count
-                $0.bytes += lines.count
+                $0.events += batch.count
+                $0.bytes += batch.bytes.count
             }
             if batch.finished { return true }
         }
