@@ -130,6 +130,9 @@ int interleave_pbarrier_wait(void *at) {
 
 int64_t interleave_shared_load(const int64_t *cell) { return __atomic_load_n(cell, __ATOMIC_RELAXED); }
 void interleave_shared_store(int64_t *cell, int64_t value) { __atomic_store_n(cell, value, __ATOMIC_RELAXED); }
+int interleave_shared_cas(int64_t *cell, int64_t expected, int64_t desired) {
+    return __atomic_compare_exchange_n(cell, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ? 1 : 0;
+}
 
 typedef struct {
     pthread_mutex_t mutex;

@@ -44,6 +44,8 @@ int interleave_pbarrier_wait(void *at);
 /// Loads and stores of a shared 64-bit cell that the compiler may not fold away.
 int64_t interleave_shared_load(const int64_t *cell);
 void interleave_shared_store(int64_t *cell, int64_t value);
+/// Stores `desired` if the cell holds `expected`; 1 if it did (the write overwrote nobody).
+int interleave_shared_cas(int64_t *cell, int64_t expected, int64_t desired);
 
 /// A bounded FIFO of (item, flow) pairs in shared memory, guarded by a
 /// process-shared robust mutex and two process-shared condition variables: the

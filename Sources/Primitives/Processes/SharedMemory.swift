@@ -100,6 +100,10 @@ public struct SharedCounter: @unchecked Sendable {
 
     public func load() -> Int { Int(interleave_shared_load(cell)) }
     public func store(_ value: Int) { interleave_shared_store(cell, Int64(value)) }
+    /// Stores `desired` only if the cell still holds `expected`; true if it did.
+    public func compareExchange(expected: Int, desired: Int) -> Bool {
+        interleave_shared_cas(cell, Int64(expected), Int64(desired)) == 1
+    }
 }
 
 /// A bounded FIFO in shared memory guarded by a process-shared mutex and condition
