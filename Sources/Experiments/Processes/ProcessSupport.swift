@@ -88,6 +88,10 @@ extension RunContext {
         } catch let interrupted as RunInterrupted {
             guard interrupted.reason == .failed, supervisor.unexpectedExit != nil else { throw interrupted }
         }
+        guard supervisor.unexpectedExit != nil else { return summary ?? [:] }
+        // Every other child is killed and reaped first, so the death that came first
+        // (and every exit) is known before the verdict is written.
+        supervisor.shutdown(on: main)
         guard let (child, status) = supervisor.unexpectedExit else { return summary ?? [:] }
         let exitSeq = supervisor.reportExitIfEnded(child, on: main)
         let last = recorder.events.last { $0.pid == child.pid && $0.type != "process.exit" }

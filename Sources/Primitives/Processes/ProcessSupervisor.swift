@@ -246,7 +246,8 @@ public final class ProcessSupervisor: Sendable {
         lane.emit("process.kill", ["child": .string(child.lane), "signal": .string(signalName(of: signal))])
         state.withLock { state in
             if state.entries[child.pid]?.status == nil {
-                state.entries[child.pid]?.endedByRun = true
+                // A child that has already died (not yet reaped) was not ended by this signal.
+                if interleave_child_exited(child.pid) != 1 { state.entries[child.pid]?.endedByRun = true }
                 _ = Glibc.kill(-child.pid, signal)
             }
         }
@@ -265,12 +266,15 @@ public final class ProcessSupervisor: Sendable {
         hooks.withLock { $0.onUnexpectedExit = handler }
     }
 
-    /// The first child that died unexpectedly and how, if one did.
+    /// The child that died unexpectedly and how, if one did: the first killed by a
+    /// signal (its death usually explains the others', e.g. a manager's clients that
+    /// exit with an error when it is gone), else the first noticed.
     public var unexpectedExit: (child: ChildProcess, status: ExitStatus)? {
         state.withLock { state in
-            state.unexpected.first.flatMap { pid in
-                state.entries[pid].flatMap { entry in entry.status.map { (entry.child, $0) } }
+            let deaths = state.unexpected.compactMap { pid in
+                state.entries[pid].flatMap { entry in entry.status.map { (child: entry.child, status: $0) } }
             }
+            return deaths.first { $0.status.signal != nil } ?? deaths.first
         }
     }
 
@@ -373,7 +377,7 @@ public final class ProcessSupervisor: Sendable {
     private func killAll(_ signal: Int32) {
         state.withLock { state in
             for (pid, entry) in state.entries where entry.status == nil {
-                state.entries[pid]?.endedByRun = true
+                if interleave_child_exited(pid) != 1 { state.entries[pid]?.endedByRun = true }
                 _ = Glibc.kill(-entry.child.pid, signal)
             }
         }
@@ -533,7 +537,10 @@ public final class ProcessSupervisor: Sendable {
             }
             state.entries[pid]?.status = status
             let failed = status.signal != nil || (status.code ?? 0) != 0
-            guard failed, !entry.endedByRun, !state.stopping, !control.isStopped else { return (entry.child, nil) }
+            // Died before the run stopped or signalled it: if the run was stopped meanwhile
+            // (by another child's death), this death still counts — it came first.
+            guard failed, !entry.endedByRun, !state.stopping || control.stopReason == .failed,
+                  control.stopReason == nil || control.stopReason == .failed else { return (entry.child, nil) }
             state.unexpected.append(pid)
             return (entry.child, status)
         }
