@@ -98,6 +98,7 @@ public final class ExperimentRun: Sendable {
         schedule?.registerRunning(main.name)
         main.emit("run.start", ["experiment": .string(experiment.id), "params": .object(context.params.values)])
         main.start()
+        context.sched.start()
         // A stepped run waits for its learner: its own idle timeout replaces the deadline.
         let deadline = schedule?.mode == .step
             ? nil : Scheduler.shared.after(ms: deadlineMs) { [control] in control.stop(.timedOut) }
@@ -116,6 +117,8 @@ public final class ExperimentRun: Sendable {
         main.end()
         schedule?.end(main.name)
         context.joinAll()
+        // Every thread of the run is joined: the sampler takes its last look and is joined too.
+        let sched = context.sched.stop()
         if let deadline { Scheduler.shared.cancel(deadline) }
         if failure == nil { failure = context.failures.withLock { $0.first } }
         if let schedule {
@@ -140,6 +143,7 @@ public final class ExperimentRun: Sendable {
                                       children: context.childrenStarted))
         }
         if let failure { summary["error"] = .string(failure) }
+        if summary["sched"] == nil { summary["sched"] = .object(sched) }
         summary["durationMs"] = .double(Double((interleave_monotonic_ns() - startNs) / 1000) / 1000)
         // run.end and the final summary report the same tracer cost, counting run.end itself.
         let final = withTracer(summary)

@@ -14,6 +14,9 @@ public final class RunContext: Sendable {
     public let control: RunControl
     /// The lane of the thread that runs the experiment's body.
     public let main: Lane
+    /// What the kernel did with this run's threads and children (`sched.state`), sampled
+    /// while the run is live; the runner starts and stops it.
+    public let sched: SchedSampler
 
     private struct Spawned {
         let thread: TracedThread
@@ -29,6 +32,7 @@ public final class RunContext: Sendable {
         self.recorder = recorder
         self.control = control
         self.main = Lane("main", kind: .main, recorder: recorder)
+        self.sched = SchedSampler(recorder: recorder)
     }
 
     public func lane(_ name: String, kind: Lane.Kind = .thread) -> Lane {

@@ -28,8 +28,8 @@ import Testing
         let id = run["id"]!.stringValue!
         let viewers = try (0..<200).map { _ in try server.openStream("/api/runs/\(id)/events") }
         #expect(try server.eventually { try server.get("/api/health").json["streamsActive"] == 200 })
-        // Two workers plus the run's main thread: the 200 viewers add none.
-        #expect(server.threadCount() <= baseline + 3, "threads: \(server.threadCount()), baseline \(baseline)")
+        // Two workers, the run's main thread and its sched sampler: the 200 viewers add none.
+        #expect(server.threadCount() <= baseline + 4, "threads: \(server.threadCount()), baseline \(baseline)")
         #expect(try server.request("DELETE", "/api/runs/\(id)").status == 202)
         var traces: [[String]] = []
         for viewer in viewers {

@@ -59,6 +59,7 @@ public enum WorkerCommand {
         "echo-worker": echoPoolWorker,
         "manager": managerServer,
         "manager-client": managerClient,
+        "cpu-work": cpuWorkWorker,
     ]
 }
 
