@@ -98,7 +98,9 @@ public final class ExperimentRun: Sendable {
         schedule?.registerRunning(main.name)
         main.emit("run.start", ["experiment": .string(experiment.id), "params": .object(context.params.values)])
         main.start()
-        context.sched.start()
+        // A controlled schedule decides who runs and replays to the same trace: the kernel's
+        // view (sampled, never the same twice) is left out of those runs.
+        if schedule == nil { context.sched.start() }
         // A stepped run waits for its learner: its own idle timeout replaces the deadline.
         let deadline = schedule?.mode == .step
             ? nil : Scheduler.shared.after(ms: deadlineMs) { [control] in control.stop(.timedOut) }
@@ -143,7 +145,7 @@ public final class ExperimentRun: Sendable {
                                       children: context.childrenStarted))
         }
         if let failure { summary["error"] = .string(failure) }
-        if summary["sched"] == nil { summary["sched"] = .object(sched) }
+        if summary["sched"] == nil, schedule == nil { summary["sched"] = .object(sched) }
         summary["durationMs"] = .double(Double((interleave_monotonic_ns() - startNs) / 1000) / 1000)
         // run.end and the final summary report the same tracer cost, counting run.end itself.
         let final = withTracer(summary)

@@ -64,12 +64,20 @@ func runningIntervals(_ events: [TraceEvent], lanes: Set<String>) -> [String: [(
         let (outcome, events) = try ProcessRuns.run("parallel-vs-concurrent",
                                                     ["workers": 2, "cpus": 1, "workMs": 40, "backend": "processes"])
         #expect(outcome.status == .completed)
-        #expect(outcome.summary["parallelMs"]?.doubleValue == 0)
+        #expect(outcome.summary["samplesOnTwoCpus"] == 0)
+        #expect(outcome.summary["verdict"]?.stringValue?.hasPrefix("Concurrent, not parallel") == true)
         let lanes = Set(events.of("process.spawn").compactMap { $0.string("child") })
         #expect(lanes.count == 2)
         let states = events.of("sched.state").filter { lanes.contains($0.lane) }
         #expect(states.contains { $0.string("state") == "running" })
         #expect(states.allSatisfy { $0.pid != getpid() }, "a child's states carry the child's pid")
+        let pinned = try #require(outcome.summary["pinnedTo"]?.arrayValue?.first?.intValue)
+        // Once a child has pinned itself and started its work, it runs only on that CPU.
+        for lane in lanes {
+            let started = try #require(events.first { $0.lane == lane && $0.type == "task.start" }).seq
+            let running = states.filter { $0.lane == lane && $0.seq > started && $0.string("state") == "running" }
+            #expect(running.allSatisfy { $0.int("cpu") == pinned })
+        }
     }
 
     @Test func samplerIsNoLaneAndStopsWithTheRun() throws {

@@ -104,18 +104,24 @@ private func runParallelVsConcurrent(_ run: RunContext) throws -> JSONObject {
     let turns = turnTaking(events, lanes: lanes, after: releaseSeq ?? 0)
     // A thread worker that saw another make progress while it ran without a break.
     let witnesses = events.filter { $0.type == "log" && $0.fields["op"]?.stringValue == "witness" && lanes.contains($0.lane) }
-    let parallelSeen = overlapMs >= 1 || !witnesses.isEmpty
+    // Processes: their clocks lag a tick, so the evidence is the samples catching two of
+    // them running on two different CPUs in the same window.
+    let twoCpus = backend == "processes" && parallel.windowsRunningOnTwoCpus > 0
+    let parallelSeen = overlapMs >= 1 || !witnesses.isEmpty || twoCpus
 
     // Insights: what the picture shows, pointing at it.
     if workers >= 2 {
         if parallelSeen {
             let how = overlapMs >= 1
                 ? "together their CPU clocks ran \(fmt(overlapMs)) ms ahead of the wall clock, which only two cores at once can do"
+                : witnesses.isEmpty
+                ? "\(parallel.windowsRunningOnTwoCpus) samples caught two of them running on two CPUs"
                 : "\(witnesses[0].lane) saw \(witnesses[0].fields["other"]?.stringValue ?? "another worker") make progress while it ran without a break"
             main.insight("""
                 Side by side: on \(chosen.count) CPUs the workers were running at the same moment — \(how). \
                 The cores view shows them on different CPUs at once.
-                """, refs: [parallel.firstOverlapSeq, witnesses.first?.seq] + reports.map(\.startSeq), kind: .success)
+                """, refs: [parallel.firstOverlapSeq ?? parallel.firstTwoCpuSeq, witnesses.first?.seq] + reports.map(\.startSeq),
+                kind: .success)
         } else if chosen.count == 1 {
             main.insight("""
                 Taking turns: on one CPU only one worker's strip is running at any moment; while it runs \
@@ -154,6 +160,7 @@ private func runParallelVsConcurrent(_ run: RunContext) throws -> JSONObject {
         "wallMs": .double(round1(wallMs)), "cpuMs": .double(round1(cpuMs)), "longestCpuMs": .double(round1(longestMs)),
         "speedup": .double((speedup * 100).rounded() / 100), "parallelMs": .double(round1(overlapMs)),
         "witnessedParallel": .int(Set(witnesses.map(\.lane)).count),
+        "samplesOnTwoCpus": .int(parallel.windowsRunningOnTwoCpus),
         "waitForCpuMs": .double(round1(waitMs)), "cpusUsed": .array(cpusUsed.sorted().map(JSONValue.int)),
         "contextSwitches": ["voluntary": .int(voluntary), "involuntary": .int(involuntary)],
         "perWorker": .array(perWorker),

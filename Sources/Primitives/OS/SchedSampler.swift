@@ -139,12 +139,16 @@ public struct LaneSchedFigures: Sendable {
 /// looks, the lanes' CPU clocks together can advance by more than the window's length
 /// only if at least two of them ran at the same time on different CPUs, so
 /// `provenOverlapNs` (the sum of those excesses) is a lower bound of their parallel time.
+/// Only threads of the server count there: their CPU clocks are read live. Children's
+/// lanes (a process clock that lags by up to a tick) count in `windowsRunningOnTwoCpus`.
 public struct Parallelism: Sendable {
     public var provenOverlapNs: Int64 = 0
-    /// Windows in which two or more of the lanes were sampled `running`.
-    public var windowsBothRunning = 0
-    /// Seq of the first `sched.state` that shows two of them running at once.
+    /// Windows in which two or more of the lanes were sampled `running` on different CPUs.
+    public var windowsRunningOnTwoCpus = 0
+    /// Seq of a `sched.state` in the first window that proves overlap.
     public var firstOverlapSeq: Int?
+    /// Seq of a `sched.state` in the first window with two lanes running on two CPUs.
+    public var firstTwoCpuSeq: Int?
     public var windows = 0
 }
 
@@ -176,7 +180,7 @@ private struct Core {
     struct Window {
         let startNs: UInt64
         var endNs: UInt64
-        var deltas: [(index: Int, ns: Int64, running: Bool, seq: Int?)]
+        var deltas: [(index: Int, ns: Int64, running: Bool, seq: Int?, cpu: Int, precise: Bool)]
     }
 
     let serverPid: Int32
@@ -330,7 +334,9 @@ private struct Core {
                 }
             }
             if state == "running" { entry.cpus.insert(look.cpu) }
-            if usedNs > 0 || state == "running" { window.deltas.append((look.index, usedNs, state == "running", seq)) }
+            if usedNs > 0 || state == "running" {
+                window.deltas.append((look.index, usedNs, state == "running", seq, look.cpu, entry.pid == serverPid))
+            }
             entry.letter = look.letter
             entry.lastCpuNs = look.cpuNs
             if entry.done {
@@ -486,13 +492,19 @@ private struct Core {
             let mine = window.deltas.filter { members.contains($0.index) }
             guard !mine.isEmpty else { continue }
             result.windows += 1
-            let used = mine.reduce(Int64(0)) { $0 + $1.ns }
+            // Only clocks read live count as proof: a child's process clock lags by up to a
+            // scheduler tick while it runs, then catches up in one window.
+            let used = mine.filter(\.precise).reduce(Int64(0)) { $0 + $1.ns }
             // 20 µs of slack for the clocks' own granularity.
             let excess = used - Int64(window.endNs &- window.startNs) - 20_000
-            if excess > 0 { result.provenOverlapNs += excess }
-            if mine.filter(\.running).count >= 2 {
-                result.windowsBothRunning += 1
+            if excess > 0 {
+                result.provenOverlapNs += excess
                 if result.firstOverlapSeq == nil { result.firstOverlapSeq = mine.compactMap(\.seq).last }
+            }
+            let running = mine.filter(\.running)
+            if running.count >= 2, Set(running.map(\.cpu)).count >= 2 {
+                result.windowsRunningOnTwoCpus += 1
+                if result.firstTwoCpuSeq == nil { result.firstTwoCpuSeq = running.compactMap(\.seq).last }
             }
         }
         return result
