@@ -37,7 +37,7 @@ func runningIntervals(_ events: [TraceEvent], lanes: Set<String>) -> [String: [(
         // Every running sample is on the one CPU they were pinned to.
         let pinned = try #require(summary["pinnedTo"]?.arrayValue?.first?.intValue)
         let running = events.of("sched.state").filter { lanes.contains($0.lane) && $0.string("state") == "running" }
-        #expect(running.allSatisfy { $0.int("cpu") == pinned })
+        #expect(running.allSatisfy { $0.cpu.map(Int.init) == pinned })
         // One CPU did all the work: the wall time covers the sum of the CPU times.
         let wall = try #require(summary["wallMs"]?.doubleValue), cpu = try #require(summary["cpuMs"]?.doubleValue)
         #expect(cpu >= 119 && wall >= cpu - 0.2)
@@ -56,7 +56,7 @@ func runningIntervals(_ events: [TraceEvent], lanes: Set<String>) -> [String: [(
         let witnessed = outcome.summary["witnessedParallel"]?.intValue ?? 0
         let overlap = outcome.summary["parallelMs"]?.doubleValue ?? 0
         #expect(witnessed > 0 || overlap > 0, "\(outcome.summary["verdict"] ?? "")")
-        #expect(Set(events.of("task.start").compactMap { $0.int("cpu") }).count == 2)
+        #expect(Set(events.of("task.start").compactMap { $0.int("pinnedCpu") }).count == 2)
         #expect(outcome.summary["verdict"]?.stringValue?.hasPrefix("Parallel") == true)
     }
 
@@ -76,7 +76,7 @@ func runningIntervals(_ events: [TraceEvent], lanes: Set<String>) -> [String: [(
         for lane in lanes {
             let started = try #require(events.first { $0.lane == lane && $0.type == "task.start" }).seq
             let running = states.filter { $0.lane == lane && $0.seq > started && $0.string("state") == "running" }
-            #expect(running.allSatisfy { $0.int("cpu") == pinned })
+            #expect(running.allSatisfy { $0.cpu.map(Int.init) == pinned })
         }
     }
 

@@ -206,7 +206,7 @@ private func runThreads(_ run: RunContext, workers: Int, workMs: Int, cpus: [Int
             try gate.arrive()
             let switches = CPU.contextSwitches()
             let cpu0 = CPU.threadTimeNs
-            let startSeq = lane.emit("task.start", ["task": .int(index), "cpu": .int(cpu)])
+            let startSeq = lane.emit("task.start", ["task": .int(index), "pinnedCpu": .int(cpu)])
             var witnessed = false
             try progress.work(index - 1, ms: Double(workMs), check: { () throws(RunInterrupted) in try run.check() },
                               witness: { other in
@@ -336,7 +336,7 @@ private func runProcesses(_ run: RunContext, workers: Int, workMs: Int, cpus: [I
     }
     let switches = CPU.contextSwitches()
     let cpu0 = CPU.threadTimeNs
-    lane.emit("task.start", ["task": .int(task), "cpu": .int(cpus.first ?? -1)])
+    lane.emit("task.start", ["task": .int(task), "pinnedCpu": .int(cpus.first ?? -1)])
     CPU.work(ms: Double(worker.int("work-ms"))) {}
     let after = CPU.contextSwitches()
     let report = WorkerReport(lane: lane.name, cpuMs: Double(CPU.threadTimeNs - cpu0) / 1_000_000,

@@ -326,10 +326,12 @@ private struct Core {
                     true
                 }
                 if changed {
-                    var fields: JSONObject = ["state": .string(state), "cpu": .int(look.cpu)]
+                    var fields: JSONObject = ["state": .string(state)]
                     if let reason { fields["reason"] = .string(reason) }
+                    // `cpu` is the envelope's: the CPU the lane's thread was on (not the sampler's).
                     seq = recorder.merge(TraceEvent(seq: 0, ts: ts, type: "sched.state", lane: entry.lane,
-                                                    pid: entry.pid, tid: entry.tid, fields: fields))
+                                                    pid: entry.pid, tid: entry.tid,
+                                                    cpu: look.cpu >= 0 ? Int32(look.cpu) : nil, fields: fields))
                     entry.emitted = (state, look.cpu, reason)
                 }
             }
