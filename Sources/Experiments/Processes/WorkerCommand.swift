@@ -49,6 +49,7 @@ public enum WorkerCommand {
     static let kinds: [String: @Sendable (Worker) -> Int32] = [
         "work": processWorker,
         "noop": noopWorker,
+        "gil-worker": gilWorker,
         "job": jobWorker,
         "pool": poolWorker,
         "queue-producer": queueProducer,
