@@ -483,6 +483,8 @@ func cpuVsIOVerdict(workload: String, backend: String, workers: Int, useGIL: Boo
                     backendMs: Double, speedup: Double, peak: Int, gilWaitMs: Double, utilisation: Double,
                     cores: Int) -> String
 {
+    // The same rounding as the summary's figures, so the sentence quotes them exactly.
+    let backendMs = round1(backendMs), sequentialMs = round1(sequentialMs)
     let kind = workload == "cpu" ? "CPU-bound" : workload == "io" ? "IO-bound" : "Mixed CPU and IO"
     if backend == "sequential" {
         return "\(kind) tasks one after another took \(Int(backendMs.rounded())) ms, using \(Int((utilisation * 100).rounded()))% of \(cores) cores — the baseline the other backends are measured against."

@@ -99,6 +99,7 @@ public final class GIL: @unchecked Sendable {
             if let waitStart { waitNs[thread.id, default: 0] += interleave_monotonic_ns() - waitStart }
             // The one that asked now holds it: the request is spent.
             dropRequest.store(false, ordering: .relaxed)
+            requestFlow = nil
             var fields: JSONObject = ["gil": .string(name), "switch": .int(switchNumber)]
             if let waitStart { fields["waitedUs"] = .int(Int((interleave_monotonic_ns() - waitStart) / 1000)) }
             _ = thread.emit("gil.acquire", nil, fields)
@@ -114,8 +115,8 @@ public final class GIL: @unchecked Sendable {
             precondition(holder?.id == thread.id, "\(thread.lane) drops a GIL it does not hold")
             locked = false
             holder = nil
-            let flow = reason == .dropRequest ? requestFlow : nil
-            if reason == .dropRequest { requestFlow = nil }
+            // Whatever made it let go, a pending request is answered by this release.
+            let flow = dropRequest.load(ordering: .relaxed) ? requestFlow : nil
             _ = thread.emit("gil.release", flow, ["gil": .string(name), "reason": .string(reason.rawValue)])
             monitor.broadcast()
             if reason == .dropRequest {
