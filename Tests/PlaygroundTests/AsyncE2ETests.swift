@@ -16,7 +16,9 @@ import Testing
     func warmedUp(_ arguments: [String] = []) throws -> (ServerProcess, Int) {
         let server = try ServerProcess.start(arguments)
         let (run, _) = try server.runToEnd("cpu-vs-io", ["backend": "processes", "tasks": 1, "taskMs": 10, "workers": 1])
-        #expect(try server.waitForFinal(run["id"]!.stringValue!)["status"] == "completed")
+        // Only to start the server's long-lived threads; under a short deadline it may time out.
+        let status = try server.waitForFinal(run["id"]!.stringValue!)["status"]?.stringValue ?? ""
+        #expect(["completed", "timedOut"].contains(status))
         #expect(server.eventually { server.children().isEmpty })
         return (server, server.threadCount())
     }

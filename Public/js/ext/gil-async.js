@@ -1,3 +1,3 @@
-// Viewer extensions of the "gil-async" area: import your handler and track modules here
-// (see Public/js/ext/index.js and Public/js/tracks/index.js).
-export {};
+// Viewer extensions of the "gil-async" area: the GIL holder track, GIL waits and holds on the
+// thread lanes, and coroutine hand-off markers (Public/js/tracks/gil.js).
+import '../tracks/gil.js';
