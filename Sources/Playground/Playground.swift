@@ -108,6 +108,15 @@ public final class Playground: Sendable {
             throw Problem.badRequest(error.detail, title: "Invalid parameter", slug: "invalid-parameter",
                                      extra: ["field": .string(error.parameter.map { "params.\($0)" } ?? "params")])
         }
+        // Parameters that could only end at the deadline are refused up front.
+        if let estimate = experiment.estimate(resolved), estimate.ms >= configuration.runDeadlineMs {
+            let named = estimate.parameters.map { "\($0) \(resolved[$0]?.jsonString ?? "?")" }.joined(separator: ", ")
+            throw Problem.badRequest(
+                "these parameters (\(named)) would run for at least \(estimate.ms / 1000) s (\(estimate.reason)), past the run deadline of \(configuration.runDeadlineMs / 1000) s; lower \(estimate.parameters.joined(separator: " or "))",
+                title: "Run would not finish", slug: "run-too-long",
+                extra: ["field": .string("params.\(estimate.parameters.first ?? "")"), "estimateMs": .int(estimate.ms),
+                        "deadlineMs": .int(configuration.runDeadlineMs), "parameters": JSONValue(estimate.parameters)])
+        }
         guard !shuttingDown.load(ordering: .acquiring) else {
             throw Problem(status: 503, title: "Shutting down", detail: "the server is stopping", slug: "shutting-down")
         }
