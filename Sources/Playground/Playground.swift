@@ -13,6 +13,8 @@ public struct PlaygroundConfiguration: Sendable {
     public var maxRuns = 4
     /// A run still going after this many milliseconds ends as `timedOut`.
     public var runDeadlineMs = 60_000
+    /// Refuse a run whose estimated duration reaches `runDeadlineMs` (400 `run-too-long`).
+    public var refuseLongRuns = true
     /// Idle event streams send a heartbeat this often.
     public var heartbeatMs = 15_000
     /// Events one run may record before the rest are counted as dropped.
@@ -109,7 +111,8 @@ public final class Playground: Sendable {
                                      extra: ["field": .string(error.parameter.map { "params.\($0)" } ?? "params")])
         }
         // Parameters that could only end at the deadline are refused up front.
-        if let estimate = experiment.estimate(resolved), estimate.ms >= configuration.runDeadlineMs {
+        if configuration.refuseLongRuns, let estimate = experiment.estimate(resolved),
+           estimate.ms >= configuration.runDeadlineMs {
             let named = estimate.parameters.map { "\($0) \(resolved[$0]?.jsonString ?? "?")" }.joined(separator: ", ")
             throw Problem.badRequest(
                 "these parameters (\(named)) would run for at least \(estimate.ms / 1000) s (\(estimate.reason)), past the run deadline of \(configuration.runDeadlineMs / 1000) s; lower \(estimate.parameters.joined(separator: " or "))",

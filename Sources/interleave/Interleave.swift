@@ -63,6 +63,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Runs allowed at once; more get 429.") var maxRuns = 4
     @Option(help: "Milliseconds a run may take before it ends as timedOut.") var runDeadlineMs = 60_000
     @Option(help: "Milliseconds between heartbeats on idle event streams.") var heartbeatMs = 15_000
+    @Flag(inversion: .prefixedNo, help: "Refuse (400) a run whose estimated duration reaches the run deadline.")
+    var refuseLongRuns = true
     @Option(help: "Require `Authorization: Bearer <token>` on /api/* (default: $INTERLEAVE_TOKEN). Needed to listen on a non-loopback address.")
     var token: String?
     @Option(help: "Open connections before the oldest idle one is closed to make room for a new one.")
@@ -156,6 +158,7 @@ struct Serve: ParsableCommand {
         var playground = PlaygroundConfiguration()
         playground.maxRuns = maxRuns
         playground.runDeadlineMs = runDeadlineMs
+        playground.refuseLongRuns = refuseLongRuns
         playground.heartbeatMs = heartbeatMs
         let security = SecurityConfiguration(token: resolvedToken,
                                              allowedHosts: SecurityConfiguration.hosts(servedOn: host))

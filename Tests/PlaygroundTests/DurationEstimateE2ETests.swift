@@ -5,6 +5,8 @@ import Testing
 /// Parameters that could only end at the run deadline are refused with a 400 that
 /// names them and the estimate, instead of running for 60 s to end as timedOut.
 @Suite struct DurationEstimateE2ETests {
+    static let server = Result { try ServerProcess.start(["--refuse-long-runs"]) }
+
     @Test(arguments: [
         (#"{"experiment":"thread-pool","params":{"tasks":10000}}"#, "tasks"),
         (#"{"experiment":"process-pool","params":{"tasks":10000,"taskMs":100}}"#, "tasks"),
@@ -13,7 +15,7 @@ import Testing
         (#"{"experiment":"producer-consumer","params":{"items":10000}}"#, "items"),
     ])
     func aRunThatCannotFinishIsRefused(body: String, field: String) throws {
-        let server = try ServerProcess.shared()
+        let server = try Self.server.get()
         let response = try server.request("POST", "/api/runs", body: body)
         #expect(response.status == 400)
         let problem = response.json

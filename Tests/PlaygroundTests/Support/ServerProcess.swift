@@ -53,7 +53,9 @@ final class ServerProcess: @unchecked Sendable {
         }
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--exit-on-stdin-close",
                              "--public-dir", publicDir ?? repositoryRoot + "/Public",
-                             "--log-level", "warning"] + storeArguments + arguments  // a test that reads the log passes its own level
+                             "--log-level", "warning"] + storeArguments
+            // Tests start runs meant to be cancelled or to time out; the estimate check has its own test.
+            + (arguments.contains("--refuse-long-runs") ? [] : ["--no-refuse-long-runs"]) + arguments  // a test that reads the log passes its own level
         let output = Pipe()
         // We hold the write end: if this test process dies, the server sees EOF and stops.
         let input = Pipe()
