@@ -1,9 +1,19 @@
 import JSON
 
-/// Chrome Trace Event Format (opens in Perfetto UI and chrome://tracing). Each lane
-/// becomes its own track (a synthetic tid, the real one in `args`), grouped under
-/// its real pid. Spans are `X`, lock holds async `b`/`e` (holds may overlap), other
-/// events instants `i`, counters `C`, and flows `s`/`f` bound to zero-length slices.
+/// Chrome Trace Event Format (opens in Perfetto UI and chrome://tracing), following the
+/// format's rules so Perfetto imports it without fix-ups:
+/// - each lane is its own track: `M` `thread_name` / `thread_sort_index` on a synthetic
+///   tid (the real tid is in `args.tid`), grouped under its real pid (`M` `process_name`);
+/// - spans are complete events `X` with `dur` ≥ 0 (ts never decreases within a run):
+///   task.start→task.end, *.wait→acquire/wake/pass/timeout, io.begin→io.end; they nest
+///   on their lane because a lane is one thread doing one thing at a time;
+/// - lock holds are nestable async `b`/`e` (same cat, name and id `lane|lock`), since holds
+///   of different locks overlap without nesting;
+/// - other events are thread-scoped instants `i` (`s: "t"`), with the event's fields,
+///   `seq` and real tid in `args`; `counter` events with a numeric value are `C`;
+/// - a hand-off (`flow`) is a flow `s` → `f` (`bp: "e"`) pair per receiver, each bound to a
+///   zero-length `X` slice at its event, so every flow id has exactly one start and one end;
+/// - `ts` is microseconds since the run started; `otherData` names the run and experiment.
 public enum ChromeTrace {
     public static func document(_ events: [TraceEvent], runID: String, experiment: String) -> JSONValue {
         var out: [JSONValue] = []
@@ -11,7 +21,9 @@ public enum ChromeTrace {
         var pids: Set<Int32> = []
         // Open spans: key → start event.
         var open: [String: TraceEvent] = [:]
-        var flowSeen: Set<Int> = []
+        // Where each hand-off started, and how many arrows it has drawn.
+        var flowOrigin: [Int: (ts: JSONValue, pid: JSONValue, tid: JSONValue)] = [:]
+        var flowArrows: [Int: Int] = [:]
 
         func track(_ event: TraceEvent) -> Int {
             if let id = laneTrack[event.lane] { return id }
@@ -91,7 +103,7 @@ public enum ChromeTrace {
                 if let start = open.removeValue(forKey: "io|\(event.lane)|\(label(event, "op"))") {
                     complete(label(event, "op"), "io", from: start, to: event)
                 }
-            case "counter":
+            case "counter" where event.fields["value"]?.doubleValue != nil:
                 out.append(["ph": "C", "name": .string(label(event, "name")), "ts": .int(Int(event.ts)), "pid": pid,
                             "tid": .int(tid), "args": [.init(stringLiteral: "value"): event.fields["value"] ?? .null]])
             default:
@@ -101,11 +113,25 @@ public enum ChromeTrace {
                 // A zero-length slice to bind the flow arrow to.
                 out.append(["ph": "X", "name": .string(event.type), "cat": "flow", "ts": .int(Int(event.ts)), "dur": 0,
                             "pid": pid, "tid": .int(tid)])
-                let first = flowSeen.insert(flow).inserted
-                var arrow: JSONObject = ["ph": .string(first ? "s" : "f"), "name": "handoff", "cat": "flow",
-                                         "id": .int(flow), "ts": .int(Int(event.ts)), "pid": pid, "tid": .int(tid)]
-                if !first { arrow["bp"] = "e" }
-                out.append(.object(arrow))
+                let ts = JSONValue.int(Int(event.ts))
+                if let origin = flowOrigin[flow] {
+                    // One arrow per receiver: a flow id has exactly one `s` and one `f`, so the
+                    // second and later receivers of one hand-off (event.set → each wake) get
+                    // their own id, starting again from the origin's slice.
+                    let arrows = flowArrows[flow, default: 0]
+                    flowArrows[flow] = arrows + 1
+                    let id = JSONValue.string(arrows == 0 ? "\(flow)" : "\(flow).\(arrows)")
+                    if arrows > 0 {
+                        out.append(["ph": "s", "name": "handoff", "cat": "flow", "id": id, "ts": origin.ts,
+                                    "pid": origin.pid, "tid": origin.tid])
+                    }
+                    out.append(["ph": "f", "bp": "e", "name": "handoff", "cat": "flow", "id": id, "ts": ts,
+                                "pid": pid, "tid": .int(tid)])
+                } else {
+                    flowOrigin[flow] = (ts, pid, .int(tid))
+                    out.append(["ph": "s", "name": "handoff", "cat": "flow", "id": .string("\(flow)"), "ts": ts,
+                                "pid": pid, "tid": .int(tid)])
+                }
             }
         }
         return [

@@ -18,7 +18,8 @@ injectStyle(`
 .notes-list li .note-text { flex: 1; white-space: pre-wrap; }
 .note-form { display: flex; gap: .5rem; align-items: flex-end; }
 .note-form textarea { flex: 1; min-height: 2.4em; font: inherit; }
-body[data-offline="true"] .note-form, body[data-offline="true"] .note-delete { display: none; }
+body[data-offline="true"] .note-form, body[data-offline="true"] .note-delete, body[data-offline="true"] .lesson-links { display: none; }
+.lesson-links { margin-top: .5rem; display: flex; flex-wrap: wrap; gap: .75rem; font-size: .9em; }
 `);
 
 function panel() {
@@ -35,10 +36,13 @@ function panel() {
       <label for="note-text">Note on <span id="note-target">the selected event</span></label>
       <textarea id="note-text" rows="2" maxlength="5000" placeholder="What should a learner see here?"></textarea>
       <button type="submit" id="note-add" class="small">Add note</button>
-    </form>`;
+      <button type="button" id="lesson-add" class="small" title="Add what is on screen (time window, selected event, the text as its note) as the next step of a lesson">Add to lesson…</button>
+    </form>
+    <div class="lesson-links" id="lesson-links"></div>`;
   const log = document.querySelector('.log-panel');
   (log?.parentNode || $('run-panel')).insertBefore(el, log ? log.nextSibling : null);
   el.querySelector('#note-form').addEventListener('submit', (e) => { e.preventDefault(); addNote(); });
+  el.querySelector('#lesson-add').addEventListener('click', addStep);
   return el;
 }
 
@@ -88,6 +92,53 @@ export function render() {
   app.timeline?.invalidate?.();
 }
 
+/** Lessons, each with a link to present it and one to its offline hand-out. */
+async function renderLessons() {
+  const el = $('lesson-links');
+  if (!el || offline()) return;
+  let lessons = [];
+  try { lessons = await apiFetch('/api/lessons'); } catch { return; }
+  el.textContent = '';
+  for (const lesson of lessons) {
+    const span = document.createElement('span');
+    const present = document.createElement('a');
+    present.href = `?lesson=${encodeURIComponent(lesson.id)}`;
+    present.textContent = `▶ ${lesson.title} (${lesson.steps.length} steps)`;
+    const handout = document.createElement('a');
+    handout.href = `/api/lessons/${encodeURIComponent(lesson.id)}/export.html`;
+    handout.textContent = 'hand-out';
+    handout.download = '';
+    span.append(present, ' · ', handout);
+    el.appendChild(span);
+  }
+}
+
+/** Adds what is on screen as the next step of a lesson (the newest one, or a new one). */
+async function addStep() {
+  if (!notes.run || offline()) return;
+  const view = app.view;
+  const step = { run: notes.run, note: $('note-text').value.trim() };
+  if (view && !view.follow) step.view = [Math.max(0, Math.round(view.t0)), Math.round(view.t0 + view.plotWidth / view.scale)];
+  const seq = selectedSeq();
+  if (seq != null) step.seq = seq;
+  try {
+    const lessons = await apiFetch('/api/lessons');
+    const last = lessons[lessons.length - 1];
+    const title = window.prompt(last ? `Add this step to which lesson? (title; empty: “${last.title}”)` : 'Title of the new lesson', '');
+    if (title === null) return;
+    const target = title.trim() ? lessons.find((l) => l.title === title.trim()) : last;
+    if (target) {
+      await apiFetch(`/api/lessons/${encodeURIComponent(target.id)}`, { method: 'PATCH', body: { steps: [...target.steps, step] } });
+    } else {
+      await apiFetch('/api/lessons', { method: 'POST', body: { title: title.trim() || 'Lesson', steps: [step] } });
+    }
+    $('note-text').value = '';
+  } catch (err) {
+    $('note-target').textContent = `(${err.message})`;
+  }
+  renderLessons();
+}
+
 export async function load(runId) {
   notes.run = runId;
   notes.list = [];
@@ -96,6 +147,7 @@ export async function load(runId) {
     if (notes.run === runId) notes.list = list;
   } catch { /* a run without notes, or gone */ }
   render();
+  renderLessons();
 }
 
 async function addNote() {
