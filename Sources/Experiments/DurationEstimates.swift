@@ -76,6 +76,9 @@ enum DurationEstimates {
         "manager": { p in
             .init(ms: p.int("processes") * spawnMs, parameters: ["processes"], reason: "\(p.int("processes")) worker processes")
         },
+        "cpu-vs-io": cpuVsIOEstimate,
+        "async-gather": asyncGatherEstimate,
+        "coroutines": coroutinesEstimate,
         "threads": { p in
             .init(ms: p.int("workMs"), parameters: ["workMs"], reason: "threads working \(p.int("workMs")) ms")
         },

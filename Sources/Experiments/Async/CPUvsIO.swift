@@ -468,8 +468,12 @@ private func insights(_ run: RunContext, events: [TraceEvent], backend: String, 
         main.insight("On the event loop CPU work never awaits, so each task runs to its end before the next starts: no overlap at all.",
                      refs: Array(starts.prefix(3).map(\.seq)), kind: .problem)
     }
-    let phaseEnd = run.recorder.events.last { $0.type == "phase.end" }
-    main.insight("The run took \(String(format1(speedup)))× the speed of the sequential phase.", refs: [phaseEnd?.seq], kind: .timing)
+    let phaseEnds = run.recorder.events.filter { $0.type == "phase.end" && $0.lane == "main" }
+    if backend != "sequential", let last = phaseEnds.last {
+        let sequentialEnd = phaseEnds.first { $0.fields["name"]?.stringValue == "sequential" }
+        main.insight("The \(backend) phase ran \(format1(speedup))× as fast as the sequential phase before it, on the same tasks: \(speedup >= 1.25 ? "a real gain" : "no real gain").",
+                     refs: [sequentialEnd?.seq, last.seq], kind: .timing)
+    }
 }
 
 func format1(_ value: Double) -> String {
