@@ -69,18 +69,20 @@ public enum API {
             let encoding: EventEncoding = wantsSSE ? .sse : .ndjson
             var from = 0
             if let text = request.query["from"] {
-                guard let value = Int(text), value >= 0 else {
+                guard let value = Int(text), value >= 0, value <= 9_007_199_254_740_991 else {
                     throw Problem.badRequest("from must be a non-negative integer (got \"\(text.prefix(40))\")",
                                              title: "Invalid parameter", slug: "invalid-parameter", extra: ["field": "from"])
                 }
                 from = value
             }
-            if wantsSSE, let last = request.header("Last-Event-ID") {
-                guard let value = Int(last), value >= 0 else {
+            // Validated whatever the encoding (the OpenAPI document says it is an integer);
+            // it moves the start only for SSE, whose resume it is.
+            if let last = request.header("Last-Event-ID") {
+                guard let value = Int(last), value >= 0, value <= 9_007_199_254_740_991 else {
                     throw Problem.badRequest("Last-Event-ID must be a non-negative integer (got \"\(last.prefix(40))\")",
                                              title: "Invalid header", slug: "invalid-header", extra: ["field": "Last-Event-ID"])
                 }
-                from = max(from, value + 1)
+                if wantsSSE { from = max(from, value + 1) }
             }
             if let live = playground.liveRun(id) {
                 let stream = EventStream(recorder: live.recorder, encoding: encoding, from: from,

@@ -35,6 +35,7 @@ enum OpenAPI {
                         "201": ["description": "Started", "headers": ["Location": ["schema": ["type": "string"]]],
                                 "content": content("application/json", ref("Run"))],
                         "400": problem, "404": problem, "413": problem,
+                        "415": ["description": "The body is not declared as application/json", "content": content("application/problem+json", ref("Problem"))],
                         "429": ["description": "Too many runs at once", "headers": ["Retry-After": ["schema": ["type": "integer"]]],
                                 "content": content("application/problem+json", ref("Problem"))],
                         "503": problem,
@@ -62,8 +63,8 @@ enum OpenAPI {
                 "description": "Streams the history, then new events as they happen, and closes when the run ends. Idle streams send heartbeats (a blank NDJSON line, an SSE comment). SSE ids are seqs; resume with Last-Event-ID.",
                 "operationId": "streamEvents",
                 "parameters": [runID,
-                               ["name": "from", "in": "query", "schema": ["type": "integer", "minimum": 0], "description": "Skip events with a smaller seq"],
-                               ["name": "Last-Event-ID", "in": "header", "schema": ["type": "integer", "minimum": 0], "description": "SSE resume point"]],
+                               ["name": "from", "in": "query", "schema": ["type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991], "description": "Skip events with a smaller seq"],
+                               ["name": "Last-Event-ID", "in": "header", "schema": ["type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991], "description": "SSE resume point"]],
                 "responses": [
                     "200": ["description": "Events", "content": [
                         "application/x-ndjson": ["schema": ref("TraceEvent")],
@@ -102,10 +103,7 @@ enum OpenAPI {
                 "summary": ["type": "string"], "lesson": ["type": "string"],
                 "parameters": ["type": "array", "items": ref("Parameter")],
             ]],
-            "RunRequest": ["type": "object", "required": ["experiment"], "additionalProperties": false, "properties": [
-                "experiment": ["type": "string", "enum": JSONValue(Catalog.ids)],
-                "params": ["type": "object", "description": "Parameters by name; see the experiment's schema. Missing ones get defaults."],
-            ]],
+            "RunRequest": runRequest(),
             "Run": ["type": "object", "required": ["id", "experiment", "params", "status", "createdAt", "eventCount", "links"], "properties": [
                 "id": ["type": "string"], "experiment": ["type": "string"], "params": ["type": "object"],
                 "status": ["type": "string", "enum": JSONValue(RunStatus.allCases.map(\.rawValue))],
@@ -171,5 +169,39 @@ enum OpenAPI {
             "paths": .object(paths),
             "components": ["schemas": .object(schemas)],
         ]
+    }
+
+    /// One alternative per experiment: its id and exactly its parameters, with their
+    /// types and ranges, so a request the schema accepts is one the server accepts.
+    private static func runRequest() -> JSONValue {
+        let alternatives: [JSONValue] = Catalog.all.map { experiment in
+            var properties = JSONObject()
+            for parameter in experiment.json["parameters"]?.arrayValue ?? [] {
+                guard let name = parameter["name"]?.stringValue, let type = parameter["type"]?.stringValue else { continue }
+                var schema: JSONObject = ["description": parameter["description"] ?? ""]
+                switch type {
+                case "array":
+                    schema["type"] = "array"
+                    schema["items"] = ["type": "string", "maxLength": 64]
+                    schema["maxItems"] = parameter["maxItems"] ?? 0
+                case "string":
+                    schema["type"] = "string"
+                    if let values = parameter["enum"] { schema["enum"] = values }
+                default:
+                    schema["type"] = .string(type)
+                    if let minimum = parameter["minimum"] { schema["minimum"] = minimum }
+                    if let maximum = parameter["maximum"] { schema["maximum"] = maximum }
+                }
+                properties[name] = .object(schema)
+            }
+            return [
+                "type": "object", "required": ["experiment"], "additionalProperties": false, "properties": [
+                    "experiment": ["const": .string(experiment.id)],
+                    "params": ["type": ["object", "null"], "additionalProperties": false, "properties": .object(properties),
+                               "description": "Parameters by name; missing ones (or null) get defaults."],
+                ],
+            ]
+        }
+        return ["oneOf": .array(alternatives), "description": "An experiment id and its parameters (see GET /api/experiments/{id})."]
     }
 }

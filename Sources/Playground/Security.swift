@@ -79,7 +79,10 @@ struct FrontDoor: Sendable {
                                slug: "unauthorized", headers: [("WWW-Authenticate", "Bearer realm=\"interleave\"")])
             }
         }
-        if Self.stateChanging.contains(request.method), guarded, case .route = match {
+        // POST/PATCH/PUT always; DELETE only when it carries a body (a bodiless DELETE has
+        // nothing to type, and no cross-site form can send one).
+        let needsType = Self.stateChanging.contains(request.method) && (request.method != "DELETE" || !request.body.isEmpty)
+        if needsType, guarded, case .route = match {
             let type = request.header("Content-Type")?.split(separator: ";").first.map { Self.trimmed($0).lowercased() }
             // An import's body is an NDJSON trace; like JSON, no cross-site form can send that type.
             guard type == "application/json" || (type == "application/x-ndjson" && request.path == "/api/runs/import") else {
