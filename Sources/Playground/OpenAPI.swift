@@ -51,6 +51,16 @@ enum OpenAPI {
                     "summary": "One run", "operationId": "getRun", "parameters": [runID],
                     "responses": ["200": ["description": "The run", "content": content("application/json", ref("Run"))], "404": problem],
                 ],
+                "patch": [
+                    "summary": "Set a run's title, description, tags or pin", "operationId": "editRun", "parameters": [runID],
+                    "requestBody": ["required": true, "content": content("application/json", [
+                        "type": "object", "additionalProperties": false, "properties": [
+                            "title": ["type": ["string", "null"], "maxLength": 200], "description": ["type": ["string", "null"], "maxLength": 20_000],
+                            "tags": ["type": "array", "maxItems": 20, "items": ["type": "string", "minLength": 1, "maxLength": 40]], "pinned": ["type": "boolean"],
+                        ]])],
+                    "responses": ["200": ["description": "The run", "content": content("application/json", ref("Run"))],
+                                  "400": problem, "404": problem, "415": problem],
+                ],
                 "delete": [
                     "summary": "Cancel a live run (202) or delete a finished one (204)", "operationId": "deleteRun",
                     "parameters": [runID],
@@ -145,12 +155,17 @@ enum OpenAPI {
             "summary": "Run a thread experiment under many seeded schedules: how many lost updates or deadlocks, and the shortest failing schedule",
             "operationId": "explore",
             "requestBody": ["required": true, "content": content("application/json", [
-                "type": "object", "required": ["experiment"], "additionalProperties": false, "properties": [
+                "type": "object", "required": ["experiment"], "properties": [
                     "experiment": ["type": "string", "enum": JSONValue(ScheduleParameters.controllable.sorted())],
-                    "params": ["type": "object"],
+                    "params": ["type": ["object", "null"]],
                     "seeds": ["type": "integer", "minimum": 1, "maximum": 1000, "default": 100],
                     "firstSeed": ["type": "integer", "minimum": 0, "maximum": 2_000_000_000, "default": 1],
-                ]])],
+                ],
+                "oneOf": .array(experimentBody(Catalog.all.filter { ScheduleParameters.controllable.contains($0.id) }, extra: [
+                    "seeds": ["type": "integer", "minimum": 1, "maximum": 1000],
+                    "firstSeed": ["type": "integer", "minimum": 0, "maximum": 2_000_000_000],
+                ])),
+            ])],
             "responses": [
                 "200": ["description": "The exploration's report",
                         "content": content("application/json", ["type": "object", "required": ["runs", "failed", "passed", "verdict"]])],
@@ -171,37 +186,57 @@ enum OpenAPI {
         ]
     }
 
-    /// One alternative per experiment: its id and exactly its parameters, with their
-    /// types and ranges, so a request the schema accepts is one the server accepts.
-    private static func runRequest() -> JSONValue {
-        let alternatives: [JSONValue] = Catalog.all.map { experiment in
-            var properties = JSONObject()
-            for parameter in experiment.json["parameters"]?.arrayValue ?? [] {
-                guard let name = parameter["name"]?.stringValue, let type = parameter["type"]?.stringValue else { continue }
-                var schema: JSONObject = ["description": parameter["description"] ?? ""]
-                switch type {
-                case "array":
-                    schema["type"] = "array"
-                    schema["items"] = ["type": "string", "maxLength": 64]
-                    schema["maxItems"] = parameter["maxItems"] ?? 0
-                case "string":
-                    schema["type"] = "string"
-                    if let values = parameter["enum"] { schema["enum"] = values }
-                default:
-                    schema["type"] = .string(type)
-                    if let minimum = parameter["minimum"] { schema["minimum"] = minimum }
-                    if let maximum = parameter["maximum"] { schema["maximum"] = maximum }
-                }
-                properties[name] = .object(schema)
+    /// One experiment's parameters as JSON Schema properties: exactly its names, with
+    /// their types and ranges, so a body the schema accepts is one the server accepts.
+    static func parameterProperties(_ experiment: Experiment, excluding: Set<String> = []) -> JSONObject {
+        var properties = JSONObject()
+        for parameter in experiment.json["parameters"]?.arrayValue ?? [] {
+            guard let name = parameter["name"]?.stringValue, let type = parameter["type"]?.stringValue,
+                  !excluding.contains(name) else { continue }
+            var schema: JSONObject = ["description": parameter["description"] ?? ""]
+            switch type {
+            case "array":
+                schema["type"] = "array"
+                schema["items"] = ["type": "string", "maxLength": 64]
+                schema["maxItems"] = parameter["maxItems"] ?? 0
+            case "string":
+                schema["type"] = "string"
+                if let values = parameter["enum"] { schema["enum"] = values }
+            default:
+                schema["type"] = .string(type)
+                if let minimum = parameter["minimum"] { schema["minimum"] = minimum }
+                if let maximum = parameter["maximum"] { schema["maximum"] = maximum }
             }
-            return [
-                "type": "object", "required": ["experiment"], "additionalProperties": false, "properties": [
-                    "experiment": ["const": .string(experiment.id)],
-                    "params": ["type": ["object", "null"], "additionalProperties": false, "properties": .object(properties),
-                               "description": "Parameters by name; missing ones (or null) get defaults."],
-                ],
-            ]
+            properties[name] = .object(schema)
         }
-        return ["oneOf": .array(alternatives), "description": "An experiment id and its parameters (see GET /api/experiments/{id})."]
+        return properties
+    }
+
+    /// A request body naming one of `experiments` and its parameters, one alternative
+    /// per experiment; `extra` are further top-level fields.
+    static func experimentBody(_ experiments: [Experiment], extra: JSONObject = [:], excluding: Set<String> = []) -> [JSONValue] {
+        experiments.map { experiment in
+            var properties: JSONObject = [
+                "experiment": ["const": .string(experiment.id)],
+                "params": ["type": ["object", "null"], "additionalProperties": false,
+                           "properties": .object(parameterProperties(experiment, excluding: excluding)),
+                           "description": "Parameters by name; missing ones (or null) get defaults."],
+            ]
+            for (key, value) in extra { properties[key] = value }
+            return ["type": "object", "required": ["experiment"], "additionalProperties": false, "properties": .object(properties)]
+        }
+    }
+
+    private static func runRequest() -> JSONValue {
+        let alternatives = experimentBody(Catalog.all)
+        return [
+            "type": "object", "required": ["experiment"],
+            "properties": [
+                "experiment": ["type": "string", "enum": JSONValue(Catalog.ids)],
+                "params": ["type": ["object", "null"]],
+            ],
+            "oneOf": .array(alternatives),
+            "description": "An experiment id and its parameters (see GET /api/experiments/{id}); each alternative lists one experiment's parameters.",
+        ]
     }
 }
