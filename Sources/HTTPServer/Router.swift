@@ -39,7 +39,16 @@ public struct Router: Sendable {
             }
             allowed.append(route.method)
         }
-        return allowed.isEmpty ? .fallback : .methodNotAllowed(allow: Array(Set(allowed)).sorted())
+        return allowed.isEmpty ? .fallback : .methodNotAllowed(allow: allow(for: segments))
+    }
+
+    /// The methods of the most specific patterns matching `segments`: `/api/runs/import`
+    /// allows what its literal route allows, not also what `/api/runs/{id}` would.
+    private func allow(for segments: [Substring]) -> [String] {
+        let matching = routes.filter { match($0.segments, segments) != nil }
+        let fewest = matching.map { $0.segments.filter { $0.hasPrefix("{") }.count }.min() ?? 0
+        let methods = matching.filter { $0.segments.filter { $0.hasPrefix("{") }.count == fewest }.map(\.method)
+        return Array(Set(methods)).sorted()
     }
 
     public func respond(to request: Request) -> Response {
@@ -56,7 +65,7 @@ public struct Router: Sendable {
             return call(route.handler, routed)
         }
         if !allowed.isEmpty {
-            let allow = Array(Set(allowed)).sorted().joined(separator: ", ")
+            let allow = allow(for: segments).joined(separator: ", ")
             return Problem(status: 405, title: "Method not allowed",
                            detail: "\(request.method) is not allowed on \(request.path); use \(allow)",
                            slug: "method-not-allowed", headers: [("Allow", allow)]).response
