@@ -35,12 +35,11 @@ export function buildForm(container, experiment, initial = {}) {
       if (p.maximum !== undefined && p.maximum !== null) input.max = String(p.maximum);
       if (value !== undefined && value !== null) input.value = String(value);
     } else if (p.type === 'array') {
-      // A list of short strings (a schedule's lane choices), edited as comma-separated text.
+      // a list (e.g. the lane names of a recorded schedule): comma-separated in one field
       input = document.createElement('input');
       input.type = 'text';
-      input.placeholder = 'comma-separated';
-      if (Array.isArray(value)) input.value = value.join(',');
-      else if (value !== undefined && value !== null) input.value = String(value);
+      input.placeholder = 'comma-separated, empty for none';
+      input.value = listText(value);
     } else {
       input = document.createElement('input');
       input.type = 'text';
@@ -85,7 +84,9 @@ export function readParams(container, experiment) {
     } else if (p.type === 'boolean') {
       params[p.name] = raw === 'true';
     } else if (p.type === 'array') {
-      params[p.name] = splitList(raw);
+      const list = parseList(raw);
+      if (p.maxItems != null && list.length > p.maxItems) throw new Error(`${p.name} takes at most ${p.maxItems} items`);
+      params[p.name] = list;
     } else {
       params[p.name] = raw;
     }
@@ -101,14 +102,10 @@ export function paramsFromQuery(experiment, query) {
     const raw = query.get(p.name);
     if (p.type === 'boolean') out[p.name] = raw === '1' || raw === 'true' || raw === 'on' || raw === 'yes';
     else if (p.type === 'integer' || p.type === 'number') out[p.name] = Number(raw);
-    else if (p.type === 'array') out[p.name] = splitList(raw);
+    else if (p.type === 'array') out[p.name] = parseList(raw);
     else out[p.name] = raw;
   }
   return out;
-}
-
-function splitList(raw) {
-  return String(raw).split(',').map((s) => s.trim()).filter((s) => s.length);
 }
 
 export function curlCommand(origin, experiment, params) {
@@ -116,4 +113,19 @@ export function curlCommand(origin, experiment, params) {
   const quoted = `'${body.replace(/'/g, `'\\''`)}'`;
   return `curl -sS -X POST ${origin}/api/runs -H 'Content-Type: application/json' -d ${quoted}\n`
     + `# then stream its events:  curl -N ${origin}/api/runs/<id>/events`;
+}
+
+/** A list field's text: "a, b, c" (a JSON array is accepted too when typed or linked). */
+export function listText(value) {
+  if (Array.isArray(value)) return value.map(String).join(', ');
+  return value == null ? '' : String(value);
+}
+
+export function parseList(raw) {
+  const text = String(raw ?? '').trim();
+  if (!text) return [];
+  if (text.startsWith('[')) {
+    try { const v = JSON.parse(text); if (Array.isArray(v)) return v.map(String); } catch { /* fall through */ }
+  }
+  return text.split(',').map((s) => s.trim()).filter(Boolean);
 }

@@ -69,7 +69,11 @@ export class EventLog {
     if (lane && String(ev.lane) !== lane) return false;
     if (q) {
       let t = this.text[i];
-      if (t === undefined) { t = JSON.stringify(ev).toLowerCase(); this.text[i] = t; }
+      if (t === undefined) {
+        // what the row shows (seq, time, lane, type, k=v fields), so "item=7" finds item 7
+        t = `${ev.seq ?? i} ${formatTime(ev.ts)} ${ev.lane ?? ''} ${ev.type ?? ''} ${fieldsText(ev)}`.toLowerCase();
+        this.text[i] = t;
+      }
       if (!t.includes(q)) return false;
     }
     return true;

@@ -11,6 +11,14 @@ export { TRACK };
 
 function laneKey(ev) { return ev.lane == null ? '?' : String(ev.lane); }
 
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+function laneOrder(a, b) {
+  const am = a.kind === 'main' || a.name === 'main';
+  const bm = b.kind === 'main' || b.name === 'main';
+  if (am !== bm) return am ? -1 : 1;
+  return collator.compare(a.name, b.name) || a.index - b.index;
+}
+
 export class RunModel {
   constructor(run = null) {
     this.run = run;
@@ -130,9 +138,15 @@ export class RunModel {
     return upperBound(this.events, t, (e) => e.ts);
   }
 
-  /** The lanes in display order: grouped by process, groups in order of first appearance. */
+  /**
+   * The lanes in display order: grouped by process, groups in order of first appearance; in a
+   * group, main first, then the rest in natural order (worker-2 before worker-10).
+   */
   orderedGroups() {
-    return [...this.groups.values()];
+    if (this.orderCache?.version === this.layoutVersion) return this.orderCache.groups;
+    const groups = [...this.groups.values()].map((g) => ({ ...g, lanes: [...g.lanes].sort(laneOrder) }));
+    this.orderCache = { version: this.layoutVersion, groups };
+    return groups;
   }
 
   duration() {

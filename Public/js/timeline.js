@@ -126,9 +126,9 @@ export class Timeline {
       this.view.plotWidth = Math.max(100, cssW - GUTTER);
     }
     if (this.view.follow && m) {
-      const span = this.view.extent();
-      this.view.scale = this.view.plotWidth / (span * 1.04);
-      this.view.t0 = -span * 0.02;
+      const { scale, t0 } = this.view.fitted();
+      this.view.scale = scale;
+      this.view.t0 = t0;
     }
     const ctx = this.ctx;
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
@@ -190,6 +190,7 @@ export class Timeline {
 
     this.drawGutter(ctx, cssH, tMax);
     this.drawAxis(ctx, t0, t1, scale, cssW);
+    this.refreshTooltip();
     this.finishDraw(t0perf, m.countUpTo(limit));
   }
 

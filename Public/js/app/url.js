@@ -15,7 +15,12 @@ export function syncUrl() {
   if (state.experiment) {
     q.set('experiment', state.experiment.id);
     const params = currentParams();
-    if (params) for (const [k, v] of Object.entries(params)) q.set(k, String(v));
+    if (params) {
+      for (const [k, v] of Object.entries(params)) {
+        if (Array.isArray(v) && !v.length) continue; // an empty list is the default: keep links short
+        q.set(k, Array.isArray(v) ? v.join(',') : String(v));
+      }
+    }
   }
   if (state.run) q.set('run', state.run.id);
   if (state.compare) q.set('compare', state.compare.run.id);

@@ -10,6 +10,15 @@ export function formatTime(us) {
   return `${Math.round(us)} µs`;
 }
 
+/** A tick label with as many decimals as the tick step needs (no two ticks read the same). */
+export function formatTick(us, step) {
+  const a = Math.max(Math.abs(us), step);
+  const unit = a >= 1e6 ? [1e6, 's'] : a >= 1e3 ? [1e3, 'ms'] : [1, 'µs'];
+  const digits = Math.max(0, Math.min(6, -Math.floor(Math.log10(step / unit[0]) + 1e-9)));
+  const v = us / unit[0];
+  return `${(Math.abs(v) < 1e-12 ? 0 : v).toFixed(digits)} ${unit[1]}`;
+}
+
 export function niceStep(raw) {
   const p = Math.pow(10, Math.floor(Math.log10(raw)));
   const m = raw / p;
@@ -31,10 +40,17 @@ export class TimeView {
     for (const tl of this.timelines) if (tl.model) max = Math.max(max, tl.model.duration());
     return Math.max(max, 1000);
   }
-  fit() {
+  /** Scale and left edge that show the whole run with room at both ends (labels, the last events). */
+  fitted() {
     const span = this.extent();
-    this.scale = this.plotWidth / (span * 1.04);
-    this.t0 = -span * 0.02;
+    const padPx = Math.min(60, this.plotWidth * 0.06); // the DEADLOCK label, a fan-out, run.end stay inside
+    const scale = Math.max(1e-9, (this.plotWidth - 2 * padPx) / span);
+    return { scale, t0: -padPx / scale };
+  }
+  fit() {
+    const { scale, t0 } = this.fitted();
+    this.scale = scale;
+    this.t0 = t0;
     this.changed();
   }
   zoomAt(px, factor) {
@@ -81,7 +97,7 @@ export class AxisLayer {
     for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
       const x = Math.round(GUTTER + (t - t0) * scale);
       ctx.fillRect(x, AXIS_H - 6, 1, 6);
-      ctx.fillText(formatTime(t), x + 3, AXIS_H / 2 - 1);
+      ctx.fillText(formatTick(t, step), x + 3, AXIS_H / 2 - 1);
     }
     ctx.restore();
   }

@@ -111,10 +111,11 @@ export class InputMixin {
     c.addEventListener('mousemove', (e) => {
       if (drag?.moved || !this.tooltip) return;
       const [x, y] = pos(e);
+      this.tipAnchor = { x, y };
       const h = this.hit(x, y);
       this.showTooltip(h, x, y);
     });
-    c.addEventListener('mouseleave', () => this.showTooltip(null));
+    c.addEventListener('mouseleave', () => { this.tipAnchor = null; this.showTooltip(null); });
     c.addEventListener('dblclick', () => this.view.setFollow(true));
     c.addEventListener('keydown', (e) => {
       if (!this.model) return;
@@ -145,7 +146,19 @@ export class InputMixin {
     this.onSelect(i, 'keyboard');
     this.reveal(i);
     const p = this.positionOf(i);
+    this.tipAnchor = { index: i };
     if (p) this.showTooltip({ index: i }, p.x, p.y);
+  }
+
+  /** After a zoom or pan, the tooltip describes what is now under the pointer (or follows its event). */
+  refreshTooltip() {
+    const a = this.tipAnchor;
+    if (!this.tooltip || this.tooltip.hidden || !a) return;
+    if (a.index != null) {
+      const p = this.positionOf(a.index);
+      if (p && p.x >= GUTTER && p.x <= GUTTER + this.view.plotWidth) this.showTooltip({ index: a.index }, p.x, p.y);
+      else this.showTooltip(null);
+    } else this.showTooltip(this.hit(a.x, a.y), a.x, a.y);
   }
 
   showTooltip(h, x, y) {

@@ -86,6 +86,7 @@ function markerPos(frame, m, index) {
 
 function varOverlay(ctx, frame, m) {
   const L = m.ext.lesson;
+  const stats = frame.timeline.varStats = { reads: 0, writes: 0, lost: 0, links: 0 }; // what this frame drew (tests read it)
   if (!L || !L.vars.length) return;
   const compact = frame.g.compact;
   const h = compact ? 9 : 12;
@@ -105,6 +106,7 @@ function varOverlay(ctx, frame, m) {
     const lift = Math.max(14, Math.abs(b.y - a.y) / 3);
     ctx.bezierCurveTo(a.x + 10, Math.min(a.y, b.y) - lift, b.x - 10, Math.min(a.y, b.y) - lift, b.x, b.y);
     ctx.stroke();
+    stats.links++;
     ctx.setLineDash([]);
   }
   for (const lane of m.lanes.values()) {
@@ -116,6 +118,8 @@ function varOverlay(ctx, frame, m) {
       if (!visible(frame, ev.ts)) continue;
       const x = frame.X(ev.ts);
       const value = ev.value ?? '?';
+      if (v.write) stats.writes++; else stats.reads++;
+      if (v.lost) stats.lost++;
       const full = `${v.write ? 'W' : 'R'} ${value}${v.lost ? ' ✗' : ''}`;
       const style = v.lost
         ? { fill: '#c0262d', ink: '#fff', stroke: '#7a0b0b', h }
