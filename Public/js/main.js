@@ -55,9 +55,6 @@ const timeline = new Timeline($('timeline'), view, {
   },
 });
 app.timeline = timeline;
-const compareTimeline = new Timeline($('timeline-compare'), view, { tooltip: null });
-view.timelines.delete(compareTimeline); // joined only while a comparison is shown
-app.compareTimeline = compareTimeline;
 const log = new EventLog({
   container: $('log'), typeSelect: $('log-type'), laneSelect: $('log-lane'), textInput: $('log-text'),
   countEl: $('log-count'), onSelect: select,
@@ -149,7 +146,8 @@ async function start() {
   if (runId) {
     openRun(runId).then(() => {
       applyLinkedView(q);
-      if (compareId) openCompare(compareId);
+      // compare=a,b,c: each below the last, in that order
+      if (compareId) compareId.split(',').filter(Boolean).reduce((p, id) => p.then(() => openCompare(id)), Promise.resolve());
     });
   }
   try {

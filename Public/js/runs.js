@@ -11,7 +11,9 @@ function when(iso) {
 
 export function paramsText(params) {
   if (!params || typeof params !== 'object') return '';
-  return Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ');
+  return Object.entries(params)
+    .filter(([, v]) => !(Array.isArray(v) && !v.length)) // an empty list (no recorded schedule) says nothing
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`).join(' ');
 }
 
 export function renderRuns(list, runs, currentId, onOpen) {

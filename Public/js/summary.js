@@ -64,7 +64,7 @@ export function renderSummary(el, summary, status) {
   el.hidden = false;
   const verdict = document.createElement('p');
   verdict.className = 'verdict';
-  verdict.id = 'verdict';
+  if (el.id === 'summary') verdict.id = 'verdict';
   verdict.textContent = summary.verdict || `The run ended: ${status || 'finished'}.`;
   el.appendChild(verdict);
   const dl = document.createElement('dl');

@@ -135,7 +135,7 @@ private func poolInsights(_ run: RunContext, workers: Int, tasks: Int, mode: Str
     if starts.count > workers {
         let next = starts[workers]
         let freed = run.lastSeq("task.end", lane: next.lane) { $0.seq < next.seq }
-        run.main.insight("All \(workers) workers are busy, so task \(next.int("task") ?? workers) waits in the queue until \(next.lane) finishes a task and picks it up.",
+        run.main.insight("\(workers == 1 ? "The only worker is" : "All \(workers) workers are") busy, so task \(next.int("task") ?? workers) waits in the queue until \(next.lane) finishes a task and picks it up.",
                          refs: [next.int("task").flatMap { task in run.firstSeq("task.submit") { $0.int("task") == task } }, freed, next.seq],
                          kind: .timing)
     }

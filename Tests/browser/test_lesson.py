@@ -144,3 +144,43 @@ def test_race_without_a_lock_draws_lost_writes_linked_to_what_they_overwrote(ser
         assert stats["lost"] >= 1 and stats["links"] >= 1, stats
         screenshot(browser, "lesson-race-lost-writes")
     assert not console_errors(browser)
+
+
+def test_compare_aligns_every_run_at_its_own_start_with_one_counter_scale(server, browser):
+    """Three runs of one workload (1, 2 and 4 workers): each drawn from its own start (x of t=0
+    is the same on every timeline, every run's first event near it), counters on one scale,
+    and every run's verdict shown."""
+    runs = []
+    for workers in (1, 2, 4):
+        params = {"workers": workers, "tasks": 4, "taskMs": 20}
+        runs.append(server.wait_finished(start(server, "thread-pool", params)["id"]))
+    a, b, c = runs
+    browser.get(server.url(f"/?run={a['id']}&compare={b['id']},{c['id']}"))
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "const s = window.interleave.state; return s.compares.length === 2 && s.compares.every(c => c.model.end)"))
+    WebDriverWait(browser, 20).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#compare-wrap .compare-run .verdict")) == 2)
+    info = browser.execute_script("""
+        const s = window.interleave.state, tl = window.interleave.timeline;
+        const all = [tl, ...s.compares.map(c => c.timeline)];
+        all.forEach(t => t.draw());
+        return {
+          zeroX: all.map(t => t.frame.X(0)),
+          firstTs: [s.model, ...s.compares.map(c => c.model)].map(m => m.events[0].ts),
+          scaled: all.map(t => typeof t.counterScale),
+          ids: s.compares.map(c => c.run.id),
+        };
+    """)
+    assert len(set(round(x, 6) for x in info["zeroX"])) == 1, info["zeroX"]
+    assert all(ts < 50_000 for ts in info["firstTs"]), info["firstTs"]  # each run's own clock starts at its run.start
+    assert info["scaled"] == ["function"] * 3
+    assert info["ids"] == [b["id"], c["id"]]
+    verdicts = [el.text for el in browser.find_elements(By.CSS_SELECTOR, "#compare-wrap .compare-run .verdict")]
+    assert verdicts == [b["summary"]["verdict"], c["summary"]["verdict"]]
+    assert browser.find_element(By.ID, "verdict").text == a["summary"]["verdict"]
+    assert f"compare={b['id']}%2C{c['id']}" in browser.current_url or f"compare={b['id']},{c['id']}" in browser.current_url
+    screenshot(browser, "lesson-compare-three")
+    # removing one keeps the other, and the address follows
+    browser.find_element(By.CSS_SELECTOR, f"[data-compare-run='{b['id']}'] button").click()
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script("return window.interleave.state.compares.length") == 1)
+    WebDriverWait(browser, 20).until(lambda d: b["id"] not in d.current_url and c["id"] in d.current_url)
+    assert not console_errors(browser)

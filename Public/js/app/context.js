@@ -9,7 +9,8 @@ export const state = {
   run: null,          // run JSON of the run on screen
   model: null,
   stream: null,       // AbortController of the event stream
-  compare: null,      // {run, model, stream}
+  compares: [],       // compared runs: [{run, model, stream, timeline, el}]
+  get compare() { return this.compares[0] || null; }, // the first one (older code and tests)
   runs: [],
   runsTimer: null,
   openToken: 0,

@@ -23,7 +23,7 @@ export function syncUrl() {
     }
   }
   if (state.run) q.set('run', state.run.id);
-  if (state.compare) q.set('compare', state.compare.run.id);
+  if (state.compares.length) q.set('compare', state.compares.map((c) => c.run.id).join(','));
   if (state.run && state.model && !view.follow) {
     // the time window on screen (µs), so a shared link opens on the same stretch of the run
     q.set('view', `${Math.round(view.t0)},${Math.round(view.t0 + view.plotWidth / view.scale)}`);

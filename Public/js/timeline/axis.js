@@ -43,7 +43,7 @@ export class TimeView {
   /** Scale and left edge that show the whole run with room at both ends (labels, the last events). */
   fitted() {
     const span = this.extent();
-    const padPx = Math.min(60, this.plotWidth * 0.06); // the DEADLOCK label, a fan-out, run.end stay inside
+    const padPx = Math.min(70, this.plotWidth * 0.07); // the DEADLOCK label, a fan-out, run.end stay inside
     const scale = Math.max(1e-9, (this.plotWidth - 2 * padPx) / span);
     return { scale, t0: -padPx / scale };
   }

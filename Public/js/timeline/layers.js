@@ -320,7 +320,9 @@ export class LayersMixin {
       ctx.lineWidth = 2;
       ctx.beginPath(); ctx.moveTo(x, AXIS_H); ctx.lineTo(x, h); ctx.stroke();
       ctx.setLineDash([]);
-      ctx.fillText('DEADLOCK', x + 4, AXIS_H + 3);
+      // the label stays inside the plot: on the left of the line when the line is near the right edge
+      const w = ctx.measureText('DEADLOCK').width;
+      ctx.fillText('DEADLOCK', x + 4 + w > GUTTER + this.view.plotWidth - 2 ? x - 4 - w : x + 4, AXIS_H + 3);
     }
     if (this.selected >= 0 && this.selected < m.events.length) {
       const e = m.events[this.selected];
