@@ -19,6 +19,7 @@ import { startRun, openRun, cancelRun, refreshRuns } from './app/session.js';
 import { openCompare } from './app/compare.js';
 import { exportNdjson, exportPng } from './app/exports.js';
 import { updateInsights } from './app/insights.js';
+import { renderGuide, showNow } from './app/guide.js';
 
 // ---- timeline, log, replay --------------------------------------------------------------------
 const view = new TimeView();
@@ -82,6 +83,7 @@ function chooseExperiment(id, initial = {}) {
   state.experiment = exp;
   markCurrent($('catalog'), id);
   $('experiment-panel').hidden = false;
+  $('guide').hidden = true; // the start page gives way to the chosen experiment
   $('experiment-title').textContent = exp.title || exp.id;
   $('experiment-summary').textContent = exp.summary || '';
   $('experiment-lesson').textContent = exp.lesson || '';
@@ -89,9 +91,15 @@ function chooseExperiment(id, initial = {}) {
   $('form-error').textContent = problems.join(' ');
   updateCurl();
   syncUrl();
+  showNow();
   return true;
 }
 app.chooseExperiment = chooseExperiment;
+$('guide-open').addEventListener('click', () => {
+  renderGuide();
+  $('guide').hidden = false;
+  $('guide').scrollIntoView({ block: 'start' });
+});
 function updateCurl() {
   if (!state.experiment) return;
   const params = currentParams();
@@ -156,7 +164,8 @@ async function start() {
     $('catalog').textContent = `Could not load the catalog: ${err.message}`;
     state.experiments = [];
   }
-  renderCatalog($('catalog'), state.experiments, (id) => chooseExperiment(id));
+  renderCatalog($('catalog'), state.experiments, (id) => { state.guideStep = null; chooseExperiment(id); });
+  renderGuide();
   document.body.dataset.catalog = String(state.experiments.length);
   refreshRuns();
   const expId = q.get('experiment');

@@ -184,3 +184,56 @@ def test_compare_aligns_every_run_at_its_own_start_with_one_counter_scale(server
     WebDriverWait(browser, 20).until(lambda d: d.execute_script("return window.interleave.state.compares.length") == 1)
     WebDriverWait(browser, 20).until(lambda d: b["id"] not in d.current_url and c["id"] in d.current_url)
     assert not console_errors(browser)
+
+
+def test_start_page_is_a_guided_path_and_narrow_windows_put_the_run_first(server, browser):
+    catalog = {e["id"] for e in server.experiments()}
+    browser.set_window_size(820, 900)
+    try:
+        browser.get(server.url("/"))
+        WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "guide").is_displayed())
+        steps = browser.find_elements(By.CSS_SELECTOR, "#guide-steps [data-guide-step]")
+        assert len(steps) >= 8
+        for s in steps:  # only steps the server can run, each asking something
+            assert s.find_element(By.CSS_SELECTOR, ".guide-q").text.endswith("?")
+            assert s.find_element(By.CSS_SELECTOR, "button").text.split()[-1] in catalog
+        # the run page and the guide both sit above the catalog in a narrow window
+        assert browser.execute_script(
+            "return document.getElementById('guide').getBoundingClientRect().top < document.getElementById('catalog').getBoundingClientRect().top")
+        steps[0].find_element(By.CSS_SELECTOR, "button").click()
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.body.dataset.runStatus") not in ("none",))
+        WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "guide-now").is_displayed())
+        now = browser.find_element(By.ID, "guide-now").text
+        assert "Predict:" in now and "Look at:" in now and "step 1 of" in now.lower()
+        assert not browser.find_element(By.ID, "guide").is_displayed()
+        top = browser.execute_script("return document.getElementById('run-panel').getBoundingClientRect().top")
+        assert abs(top) < 120, f"the run should be scrolled into view in a narrow window (top at {top})"
+        screenshot(browser, "lesson-guide-narrow")
+    finally:
+        browser.set_window_size(1400, 900)
+    assert not console_errors(browser)
+
+
+def test_items_are_labelled_and_hovering_one_lights_both_ends(server, browser, default_runs):
+    run = default_runs.get("producer-consumer")
+    if run is None:
+        pytest.skip("no producer-consumer experiment in the catalog")
+    open_run(browser, server, run["id"])
+    # zoom onto the first hand-off so labels have room
+    index = browser.execute_script("""
+        const m = window.interleave.state.model, v = window.interleave.view;
+        const f = m.flows.find(f => m.events[f.a].type === 'queue.put');
+        const a = m.events[f.a].ts, b = m.events[f.b].ts;
+        v.follow = false; v.t0 = a - (b - a + 2000); v.scale = v.plotWidth / (3 * (b - a + 2000)); v.changed();
+        return f.a;
+    """)
+    WebDriverWait(browser, 20).until(lambda d: (d.execute_script("return window.interleave.timeline.itemStats") or {}).get("labels", 0) > 0)
+    # the pointer over the put (a synthetic move at its exact pixel: Selenium's offsets round)
+    browser.execute_script("""
+        const c = document.getElementById('timeline'), r = c.getBoundingClientRect();
+        const p = window.interleave.timeline.positionOf(arguments[0]);
+        c.dispatchEvent(new MouseEvent('mousemove', { clientX: r.left + p.x, clientY: r.top + p.y, bubbles: true }));
+    """, index)
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script("return window.interleave.timeline.hoverIndex") == index)
+    WebDriverWait(browser, 20).until(lambda d: (d.execute_script("return window.interleave.timeline.hoverEnds") or 0) >= 2)
+    assert not console_errors(browser)

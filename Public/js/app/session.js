@@ -51,6 +51,9 @@ export async function openRun(id, knownRun = null) {
   model.id = run.id;
   state.model = model;
   $('run-panel').hidden = false;
+  $('guide').hidden = true;
+  // narrow windows stack the page: bring the run into view (the catalog is below it)
+  if (window.matchMedia('(max-width: 900px)').matches) $('run-panel').scrollIntoView({ block: 'start' });
   const ptext = paramsText(run.params);
   $('run-title').textContent = ptext ? `${run.experiment} · ${ptext}` : run.experiment;
   $('export-chrome').href = withToken(run.links?.trace || `/api/runs/${encodeURIComponent(run.id)}/trace?format=chrome`);

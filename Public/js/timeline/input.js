@@ -114,8 +114,14 @@ export class InputMixin {
       this.tipAnchor = { x, y };
       const h = this.hit(x, y);
       this.showTooltip(h, x, y);
+      const hover = h && !h.span ? h.index : null; // an item's both ends light up (tracks/items.js)
+      if (hover !== this.hoverIndex) { this.hoverIndex = hover; this.invalidate(); }
     });
-    c.addEventListener('mouseleave', () => { this.tipAnchor = null; this.showTooltip(null); });
+    c.addEventListener('mouseleave', () => {
+      this.tipAnchor = null;
+      this.showTooltip(null);
+      if (this.hoverIndex != null) { this.hoverIndex = null; this.invalidate(); }
+    });
     c.addEventListener('dblclick', () => this.view.setFollow(true));
     c.addEventListener('keydown', (e) => {
       if (!this.model) return;
