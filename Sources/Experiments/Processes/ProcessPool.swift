@@ -55,10 +55,11 @@ final class ProcessPool: Sendable {
     let resultLane: String
 
     /// Starts `workers` pool processes (`worker-1 (pid N)` …) and the result thread.
-    /// `fds` are passed to every worker (e.g. the shared lock at fd 4).
+    /// `fds` are passed to every worker (e.g. the shared lock at fd 4); `kind` is the
+    /// worker's code (`interleave worker KIND`), which must answer like `poolWorker`.
     init(run: RunContext, supervisor: ProcessSupervisor, workers: Int, from lane: Lane,
          prefix: String = "worker", resultLane: String = "result-handler",
-         fds: [(child: Int32, parent: Int32)] = []) throws {
+         fds: [(child: Int32, parent: Int32)] = [], kind: String = "pool") throws {
         self.run = run
         self.supervisor = supervisor
         self.workers = workers
@@ -66,7 +67,7 @@ final class ProcessPool: Sendable {
         self.monitor = Monitor(control: run.control)
         self.state = Mutex(State())
         for index in 0..<workers {
-            let child = try supervisor.spawn(name: "\(prefix)-\(index + 1)", kind: "pool",
+            let child = try supervisor.spawn(name: "\(prefix)-\(index + 1)", kind: kind,
                                              arguments: fds.isEmpty ? [] : ["--shared", "true"], fds: fds, input: true,
                                              from: lane) { [weak self] child, message in
                 self?.received(message, from: child)

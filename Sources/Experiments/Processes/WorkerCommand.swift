@@ -61,6 +61,7 @@ public enum WorkerCommand {
         "manager": managerServer,
         "manager-client": managerClient,
         "cpu-work": cpuWorkWorker,
+        "crawl": crawlWorker,
     ]
 }
 

@@ -144,6 +144,27 @@ public final class Socket: Sendable {
         return socket
     }
 
+    /// Starts connecting to 127.0.0.1:`port` without waiting (event loops): the
+    /// socket is writable once connected; then `connectError` says how it went.
+    public static func startConnectTCP(port: Int) throws -> Socket {
+        let socket = try make(Int32(SOCK_STREAM.rawValue))
+        socket.setNoDelay()
+        var address = loopback(port: port)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 || errno == EINPROGRESS else { throw NetError("connect 127.0.0.1:\(port)") }
+        return socket
+    }
+
+    /// SO_ERROR: 0 once a started connect has succeeded.
+    public var connectError: Int32 {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        return error
+    }
+
     /// Turns Nagle's algorithm off: a 64-byte request must not wait for an ACK.
     public func setNoDelay() {
         var one: Int32 = 1
