@@ -96,9 +96,10 @@ private func runEchoServer(_ run: RunContext) throws -> JSONObject {
         }
     }
     var workerPids: [Int32] = []
+    var connectionThreads: [TracedThread] = []
     switch model {
     case "thread-per-connection":
-        try serveThreadPerConnection(run, listener, clients: clients, waker: waker, stats: stats)
+        connectionThreads = try serveThreadPerConnection(run, listener, clients: clients, waker: waker, stats: stats)
     case "thread-pool":
         try serveThreadPool(run, listener, clients: clients, workers: workers, waker: waker, stats: stats)
     case "process-pool":
@@ -111,6 +112,8 @@ private func runEchoServer(_ run: RunContext) throws -> JSONObject {
     main.emit("io.begin", ["op": "join clients"])
     for thread in clientThreads { thread.join() }
     main.emit("io.end", ["op": "join clients"])
+    // The server threads count what they answered after their client hung up.
+    for thread in connectionThreads { thread.join() }
     try run.check()
     let wallNs = interleave_monotonic_ns() - startNs
     main.phaseEnd("serve")
@@ -164,21 +167,23 @@ func fmtMs(_ value: Double) -> String {
 
 /// `while True: conn, addr = sk.accept(); Thread(target=func, args=(conn,)).start()`
 private func serveThreadPerConnection(_ run: RunContext, _ listener: Socket, clients: Int, waker: StopWaker,
-                                      stats: EchoServerStats) throws {
+                                      stats: EchoServerStats) throws -> [TracedThread] {
     let main = run.main
+    var threads: [TracedThread] = []
     for connection in 1...clients {
         main.emit("io.begin", ["op": "accept"])
         let conn = try listener.accept(waker)
         main.emit("io.end", ["op": "accept", "conn": .int(connection), "peerPort": .int(conn.peerPort)])
         stats.worked()
         stats.connections(1, on: main)
-        run.spawn("conn-\(connection)") { lane in
+        threads.append(run.spawn("conn-\(connection)") { lane in
             stats.worked()
             stats.answered(try serveEchoConnection(conn, connection: connection, waker: waker, emit: lane.echoEmit))
             stats.connections(-1, on: lane)
-        }
+        })
     }
     main.log("accepted all \(clients) connections: \(clients) threads serve them")
+    return threads
 }
 
 /// `pool = ThreadPoolExecutor(W); while True: conn, _ = sk.accept(); pool.submit(func, conn)`
