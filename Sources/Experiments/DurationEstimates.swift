@@ -79,6 +79,18 @@ enum DurationEstimates {
         "cpu-vs-io": cpuVsIOEstimate,
         "async-gather": asyncGatherEstimate,
         "coroutines": coroutinesEstimate,
+        "crawler": { p in
+            let pages = p.int("pages"), latency = p.int("latencyMs")
+            let atOnce = p.string("backend") == "sequential" ? 1 : min(p.int("workers"), pages)
+            let rounds = (pages + atOnce - 1) / atOnce
+            return .init(ms: rounds * latency, parameters: ["pages", "latencyMs"],
+                         reason: "\(pages) pages of \(latency) ms, \(atOnce) at a time")
+        },
+        "io-multiplexing": { p in
+            let mechanisms = p.bool("compare") ? 2 : 1
+            return .init(ms: mechanisms * 10 * p.int("gapMs"), parameters: ["gapMs", "compare"],
+                         reason: "10 messages \(p.int("gapMs")) ms apart for each of \(mechanisms) mechanism\(mechanisms == 1 ? "" : "s")")
+        },
         "threads": { p in
             .init(ms: p.int("workMs"), parameters: ["workMs"], reason: "threads working \(p.int("workMs")) ms")
         },
