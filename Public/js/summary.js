@@ -37,6 +37,19 @@ const SHOW_ITEMS = 6;
 
 /** A value for a <dd>: long lists fold, so a 5000-task run does not push the timeline down. */
 function valueNode(v, key) {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    // a nested record (per-lane figures…): folded, its JSON when opened
+    const details = document.createElement('details');
+    details.className = 'folded';
+    const sum = document.createElement('summary');
+    const keys = Object.keys(v);
+    sum.textContent = `${keys.slice(0, SHOW_ITEMS).join(', ')}${keys.length > SHOW_ITEMS ? ' …' : ''} (${keys.length})`;
+    const full = document.createElement('pre');
+    full.className = 'folded-list';
+    full.textContent = JSON.stringify(v, null, 1);
+    details.append(sum, full);
+    return details;
+  }
   if (!Array.isArray(v) || v.length <= SHOW_ITEMS) return document.createTextNode(fmt(v, key));
   const details = document.createElement('details');
   details.className = 'folded';
