@@ -47,7 +47,12 @@ extension ProcessExperimentTests {
             // The parent hears results in the order of the workers' result messages, which
             // the trace records as task.end in the same order.
             let ends = events.filter { $0.type == "task.end" && $0.pid != parent }
-            for k in 0..<(12 - workers) { #expect(pidOf[workers + k] == ends[k].pid, "task \(workers + k)") }
+            // Two results that come back within a few milliseconds may be handled in either
+            // order (their pipes are read in one round), so a near-tie may swap.
+            for k in 0..<(12 - workers) {
+                let candidates = ends.filter { abs($0.ts - ends[k].ts) <= 10_000 }.map(\.pid)
+                #expect(candidates.contains(pidOf[workers + k]!), "task \(workers + k)")
+            }
             #expect(outcome.summary["idealMs"]!.doubleValue! <= outcome.summary["workMs"]!.doubleValue! / Double(workers) + 40)
         }
 
