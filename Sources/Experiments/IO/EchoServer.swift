@@ -89,12 +89,19 @@ private func runEchoServer(_ run: RunContext) throws -> JSONObject {
     let tally = EchoTally()
 
     main.phaseBegin("serve")
-    let startNs = interleave_monotonic_ns()
-    let clientThreads = (1...clients).map { client in
-        run.spawn("client-\(client)") { lane in
-            try runEchoClient(client, port: port, requests: requests, udp: udp, run: run, waker: waker, tally: tally, lane: lane)
+    var startNs = interleave_monotonic_ns()
+    var clientThreads: [TracedThread] = []
+    // The clients start once the server is ready to serve (a process pool's workers are
+    // up), so the figures time serving, not process start-up.
+    func startClients() {
+        startNs = interleave_monotonic_ns()
+        clientThreads = (1...clients).map { client in
+            run.spawn("client-\(client)") { lane in
+                try runEchoClient(client, port: port, requests: requests, udp: udp, run: run, waker: waker, tally: tally, lane: lane)
+            }
         }
     }
+    if model != "process-pool" { startClients() }
     var workerPids: [Int32] = []
     var connectionThreads: [TracedThread] = []
     switch model {
@@ -103,7 +110,8 @@ private func runEchoServer(_ run: RunContext) throws -> JSONObject {
     case "thread-pool":
         try serveThreadPool(run, listener, clients: clients, workers: workers, waker: waker, stats: stats)
     case "process-pool":
-        workerPids = try serveProcessPool(run, listener, clients: clients, workers: workers, waker: waker, stats: stats)
+        workerPids = try serveProcessPool(run, listener, clients: clients, workers: workers, waker: waker, stats: stats,
+                                      startClients: startClients)
     case "event-loop":
         try serveEventLoop(run, listener, clients: clients, waker: waker, stats: stats)
     default:
@@ -220,7 +228,7 @@ private func serveThreadPool(_ run: RunContext, _ listener: Socket, clients: Int
 /// pre-fork accept (every worker blocked in accept on a shared listener) would leave
 /// the choice to the kernel and has no apply_async in it.
 private func serveProcessPool(_ run: RunContext, _ listener: Socket, clients: Int, workers: Int, waker: StopWaker,
-                              stats: EchoServerStats) throws -> [Int32] {
+                              stats: EchoServerStats, startClients: () -> Void) throws -> [Int32] {
     let main = run.main
     let supervisor = try run.processSupervisor()
     defer { supervisor.shutdown(on: main) }
@@ -241,6 +249,7 @@ private func serveProcessPool(_ run: RunContext, _ listener: Socket, clients: In
     }
     try ready.wait(for: workers, on: main)
     main.log("Pool(\(workers)): workers \(children.map { String($0.pid) }.joined(separator: ", ")) wait for connections")
+    startClients()
 
     var queue: [(connection: Int, socket: Socket, acceptedUs: Int64)] = []
     var idle = Array(0..<workers)
