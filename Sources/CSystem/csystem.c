@@ -11,6 +11,13 @@
 
 static __thread pid_t cached_tid = 0;
 __thread struct interleave_trace_slot interleave_trace_tls;
+static __thread uint64_t thread_serial = 0;
+static uint64_t last_thread_serial = 0;
+
+uint64_t interleave_thread_serial(void) {
+    if (thread_serial == 0) thread_serial = __atomic_add_fetch(&last_thread_serial, 1, __ATOMIC_RELAXED);
+    return thread_serial;
+}
 
 pid_t interleave_tid(void) {
     if (cached_tid == 0) cached_tid = (pid_t)syscall(SYS_gettid);

@@ -8,13 +8,22 @@ public struct Lane: Sendable {
     }
 
     public let name: String
+    /// `name`, interned for the tracer's fast path.
+    public let id: TraceName
     public let kind: Kind
     public let recorder: TraceRecorder
 
     public init(_ name: String, kind: Kind, recorder: TraceRecorder) {
         self.name = name
+        self.id = TraceName(name)
         self.kind = kind
         self.recorder = recorder
+    }
+
+    /// The fast path: a typed payload of up to three fields, no allocation, no lock.
+    @discardableResult @inline(__always)
+    public func emit(_ type: TraceName, flow: Int? = nil, _ fields: TraceFields = TraceFields()) -> Int? {
+        recorder.emit(type, lane: id, flow: flow, fields)
     }
 
     @discardableResult

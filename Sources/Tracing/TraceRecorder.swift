@@ -1,5 +1,7 @@
 // Tracing API (see also /work/notes/issue-15.md, "Tracing API"):
-//   emit(type, lane:, flow:, fields) -> seq?   record an event from the calling thread
+//   emit(type, lane:, flow:, fields) -> seq?   record an event from the calling thread; the
+//                                               JSONObject form, or the fast path with
+//                                               TraceName / TraceFields (no allocation)
 //   merge(event) -> seq?                        record an event another process traced
 //   read(from:limit:onMore:)                    events as values, from a seq on
 //   readEncoded(from:limit:maxBytes:onMore:)    the same events as their canonical NDJSON
@@ -7,111 +9,214 @@
 //                                               every reader (streams, the disk store)
 //   finish(), cost, count, dropped, events
 // Every event carries `cpu`, the CPU the emitting thread was on.
+//
+// How it works. An emit takes a ticket — its `seq` — from one atomic counter (a single
+// `lock xadd`, no lock), reads the clock, and writes an 80-byte record into its own
+// thread's buffer, then publishes it with a release store. Nothing is shared between
+// writers but the ticket. Readers merge: under the recorder's lock (which writers never
+// take) they pick records from the thread buffers in ticket order, so `seq` comes out
+// gapless; a ticket whose writer was preempted before publishing holds the merge there
+// until it is published, and later records wait behind it. `ts` is clamped to the last
+// merged one on the way out, so it never decreases with seq. Each merged record is
+// encoded once into the run's `EncodedLog`, and its buffer space is recycled.
 import CSystem
 import Glibc
 import JSON
 import Synchronization
 
-/// The trace of one run. Any number of threads emit into it at once; each event
-/// gets the next `seq` and a `ts` that never goes backwards, under one short lock.
-/// Subscribers read the history from any point and are woken when more arrives.
-public final class TraceRecorder: Sendable {
+/// The trace of one run. Any number of threads emit into it at once; each event gets
+/// the next `seq` and a `ts` that never goes backwards. Subscribers read the history
+/// from any point and are woken when more arrives.
+public final class TraceRecorder: @unchecked Sendable {
     /// Monotonic nanoseconds at the start of the run: `ts` is measured from here.
     public let startNs: UInt64
     /// Events past this are counted as dropped instead of stored, so a runaway
     /// experiment cannot exhaust the server's memory.
     public let capacity: Int
 
-    private struct State {
-        var events: [TraceEvent] = []
-        var lastTs: Int64 = 0
-        var dropped = 0
-        var finished = false
-        var waiters: [@Sendable () -> Void] = []
-        var wakeScheduled = false
-    }
-
-    private let state = Mutex(State())
-    /// The canonical lines of `state.events[0..<encoded.count]`, each encoded once.
-    private let encoded = Mutex(EncodedLog())
-    private let costNs = Atomic<UInt64>(0)
-    private let flowCounter = Atomic<Int>(0)
-    private let processID = getpid()
-
     /// Hands subscriber wake-ups to another thread (nil: wake them inline).
     public typealias WakeDelivery = @Sendable (@escaping @Sendable () -> Void) -> Void
     private let deliverWake: WakeDelivery?
 
+    /// Tickets handed out; `closed` is set by `finish`.
+    private let tickets = Atomic<Int>(0)
+    private static let closed = 1 << 62
+    /// Some reader waits for more: the next emit hands over one wake-up and clears it.
+    private let hasWaiters = Atomic<Bool>(false)
+    /// A merge was requested (a writer filled a chunk) and not yet run.
+    private let mergePending = Atomic<Bool>(false)
+    private let flowCounter = Atomic<Int>(0)
+    private let processID = getpid()
+    /// Tags this recorder in each thread's buffer slot; never reused.
+    private let id: UInt64
+    private static let lastID = Atomic<UInt64>(0)
+
+    private struct State {
+        var buffers: [UInt64: ThreadBuffer] = [:]
+        var active: [ThreadBuffer] = []
+        var log = EncodedLog()
+        var lastTs: Int64 = 0
+        var finished = false
+        /// Tickets issued before `finish` (may exceed capacity: those were dropped).
+        var issuedAtFinish = 0
+        var waiters: [@Sendable () -> Void] = []
+        var names: [[UInt8]] = []
+    }
+
+    private let state = Mutex(State())
+
     /// With `deliverWake`, an emit that finds subscribers waiting does not wake them
     /// itself — that could mean hundreds of connection resumes on the traced thread —
-    /// but asks `deliverWake` to, once per batch: emits while a wake-up is pending
-    /// cost nothing extra.
+    /// but asks `deliverWake` to, once per batch: emits while a wake-up is pending cost
+    /// nothing extra. It is also how buffers are merged while nobody reads.
     public init(startNs: UInt64 = interleave_monotonic_ns(), capacity: Int = 500_000,
                 deliverWake: WakeDelivery? = nil) {
         self.startNs = startNs
         self.capacity = capacity
         self.deliverWake = deliverWake
+        self.id = Self.lastID.add(1, ordering: .relaxed).newValue
+        #if DEBUG
+        self.afterTicket = nil
+        #endif
+    }
+
+    #if DEBUG
+    /// Tests only: runs between an emit taking its ticket and publishing its record —
+    /// where a preemption would stop a writer — so a test can hold a writer there.
+    let afterTicket: (@Sendable (_ seq: Int) -> Void)?
+
+    init(afterTicket: @escaping @Sendable (_ seq: Int) -> Void) {
+        self.startNs = interleave_monotonic_ns()
+        self.capacity = 500_000
+        self.deliverWake = nil
+        self.id = Self.lastID.add(1, ordering: .relaxed).newValue
+        self.afterTicket = afterTicket
+    }
+    #endif
+
+    deinit {
+        state.withLock { state in
+            mergeLocked(&state)
+            for buffer in state.buffers.values { buffer.release() }
+        }
     }
 
     /// A fresh id to put on both ends of a hand-off (`flow`).
     public func nextFlow() -> Int { flowCounter.add(1, ordering: .relaxed).newValue }
 
+    // MARK: emitting
+
+    /// Records an event from the calling thread with a typed payload: no allocation, no
+    /// lock. Returns its `seq`, or nil once the trace is finished or full.
+    @discardableResult @inline(__always)
+    public func emit(_ type: TraceName, lane: TraceName, flow: Int? = nil, _ fields: TraceFields = TraceFields()) -> Int? {
+        let entered = interleave_clock_ns()
+        let seq = tickets.add(1, ordering: .sequentiallyConsistent).oldValue
+        guard seq < capacity else { return nil }
+        #if DEBUG
+        afterTicket?(seq)
+        #endif
+        return withBuffer { buffer in
+            buffer.append(Record(seq: seq, ns: Int64(bitPattern: entered &- startNs), type: type.id, lane: lane.id,
+                                 tid: buffer.tid, cpu: interleave_cpu(), flow: flow ?? Record.noFlow, fields: fields))
+            published(buffer, entered: entered)
+            return seq
+        }
+    }
+
     /// Records an event from the calling thread; returns its `seq`, or nil once the
     /// trace is finished or full.
     @discardableResult
     public func emit(_ type: String, lane: String, flow: Int? = nil, _ fields: JSONObject = [:]) -> Int? {
-        let entered = interleave_monotonic_ns()
-        let tid = interleave_tid()
-        let cpu = interleave_cpu()
-        let elapsed = Int64(entered &- startNs) / 1000
-        return store(entered: entered) { seq, lastTs in
-            TraceEvent(seq: seq, ts: max(elapsed, lastTs), type: type, lane: lane,
-                       pid: processID, tid: tid, cpu: cpu, flow: flow, fields: fields)
+        let entered = interleave_clock_ns()
+        let seq = tickets.add(1, ordering: .sequentiallyConsistent).oldValue
+        guard seq < capacity else { return nil }
+        #if DEBUG
+        afterTicket?(seq)
+        #endif
+        let slow = SlowEvent(type: type, lane: lane, pid: nil, fields: fields)
+        return withBuffer { buffer in
+            var payload = TraceFields()
+            payload.v0 = Int(bitPattern: Unmanaged.passRetained(slow).toOpaque())
+            buffer.append(Record(seq: seq, ns: Int64(bitPattern: entered &- startNs), type: Record.slow, lane: 0,
+                                 tid: buffer.tid, cpu: interleave_cpu(), flow: flow ?? Record.noFlow, fields: payload))
+            published(buffer, entered: entered)
+            return seq
         }
     }
 
-    /// Records an event that another process traced (its own pid, tid and ts on the
-    /// shared monotonic clock). It gets this run's next `seq`; its `ts` is raised to
-    /// the last one recorded if it arrived late, so `ts` stays non-decreasing.
+    /// Records an event that another process traced (its own pid, tid, cpu and ts on the
+    /// shared monotonic clock). It gets this run's next `seq`; its `ts` is raised to the
+    /// last one merged if it arrived late, so `ts` stays non-decreasing.
     @discardableResult
     public func merge(_ event: TraceEvent) -> Int? {
-        let entered = interleave_monotonic_ns()
-        return store(entered: entered) { seq, lastTs in
-            var copy = event
-            copy.seq = seq
-            copy.ts = max(event.ts, lastTs)
-            return copy
+        let entered = interleave_clock_ns()
+        let seq = tickets.add(1, ordering: .sequentiallyConsistent).oldValue
+        guard seq < capacity else { return nil }
+        let slow = SlowEvent(type: event.type, lane: event.lane, pid: event.pid, fields: event.fields)
+        return withBuffer { buffer in
+            var payload = TraceFields()
+            payload.v0 = Int(bitPattern: Unmanaged.passRetained(slow).toOpaque())
+            buffer.append(Record(seq: seq, ns: event.ts &* 1000, type: Record.slow, lane: 0, tid: event.tid,
+                                 cpu: event.cpu ?? -1, flow: event.flow ?? Record.noFlow, fields: payload))
+            published(buffer, entered: entered)
+            return seq
         }
     }
 
-    private func store(entered: UInt64, _ make: (Int, Int64) -> TraceEvent) -> Int? {
-        let (seq, wake): (Int?, [@Sendable () -> Void]) = state.withLock { state in
-            guard !state.finished else { return (nil, []) }
-            guard state.events.count < capacity else {
-                state.dropped += 1
-                return (nil, [])
-            }
-            let event = make(state.events.count, state.lastTs)
-            state.lastTs = event.ts
-            state.events.append(event)
-            guard !state.waiters.isEmpty else { return (event.seq, []) }
-            if deliverWake != nil {
-                if state.wakeScheduled { return (event.seq, []) }
-                state.wakeScheduled = true
-                return (event.seq, [{ [self] in wakeWaiters() }])
-            }
-            let wake = state.waiters
-            state.waiters.removeAll(keepingCapacity: true)
-            return (event.seq, wake)
+    /// The calling thread's buffer for this recorder, found through a thread-local slot.
+    @inline(__always)
+    private func withBuffer<T>(_ body: (ThreadBuffer) -> T) -> T {
+        if let raw = interleave_trace_buffer(id) {
+            return Unmanaged<ThreadBuffer>.fromOpaque(raw)._withUnsafeGuaranteedRef(body)
         }
-        if let deliverWake, let first = wake.first { deliverWake(first) } else { for waiter in wake { waiter() } }
-        costNs.add(interleave_monotonic_ns() &- entered, ordering: .relaxed)
-        return seq
+        return body(registerThread())
+    }
+
+    @inline(never)
+    private func registerThread() -> ThreadBuffer {
+        let serial = interleave_thread_serial()
+        let buffer = state.withLock { state in
+            if let buffer = state.buffers[serial] { return buffer }
+            let buffer = ThreadBuffer(capacity: capacity)
+            state.buffers[serial] = buffer
+            state.active.append(buffer)
+            return buffer
+        }
+        // The recorder keeps the buffer alive; the slot is only trusted while its id matches.
+        interleave_set_trace_buffer(id, Unmanaged.passUnretained(buffer).toOpaque())
+        return buffer
+    }
+
+    /// After a record is published: wake waiting readers (once per batch), and sample
+    /// what this emit cost.
+    @inline(__always)
+    private func published(_ buffer: ThreadBuffer, entered: UInt64) {
+        if hasWaiters.load(ordering: .sequentiallyConsistent) { handOverWake() }
+        if buffer.published.load(ordering: .relaxed) % RecordChunks.records == 0 { requestMerge() }
+        if buffer.shouldSample() { buffer.recordCost(interleave_clock_ns() &- entered) }
+    }
+
+    @inline(never)
+    private func handOverWake() {
+        guard hasWaiters.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
+        else { return }
+        if let deliverWake { deliverWake { [self] in wakeWaiters() } } else { wakeWaiters() }
+    }
+
+    /// A writer filled a chunk: merge soon, off this thread, so chunks are recycled even
+    /// while nobody reads.
+    @inline(never)
+    private func requestMerge() {
+        guard let deliverWake, !mergePending.exchange(true, ordering: .relaxed) else { return }
+        deliverWake { [self] in
+            mergePending.store(false, ordering: .relaxed)
+            state.withLock { mergeLocked(&$0) }
+        }
     }
 
     private func wakeWaiters() {
         let wake = state.withLock { state in
-            state.wakeScheduled = false
             let wake = state.waiters
             state.waiters.removeAll(keepingCapacity: true)
             return wake
@@ -119,10 +224,84 @@ public final class TraceRecorder: Sendable {
         for waiter in wake { waiter() }
     }
 
+    // MARK: merging
+
+    /// Moves every record that is next in seq order from the thread buffers into the
+    /// encoded log. Stops at a ticket whose record is not published yet.
+    private func mergeLocked(_ state: inout State) {
+        let active = state.active
+        guard !active.isEmpty else { return }
+        var available = active.map { $0.published.load(ordering: .acquiring) }
+        var next = state.log.count
+        var last = 0
+        var log = EncodedLog()
+        swap(&log, &state.log)
+        defer { swap(&log, &state.log) }
+        var encoder = RecordEncoder(processID: processID, lastTs: state.lastTs, names: state.names)
+        defer { (state.lastTs, state.names) = (encoder.lastTs, encoder.names) }
+        log.append { line in
+            while true {
+                // Usually the same thread emitted the next event too.
+                var found: (ThreadBuffer, UnsafeMutablePointer<Record>)?
+                if let head = active[last].head(available: available[last]), head.pointee.seq == next {
+                    found = (active[last], head)
+                } else {
+                    for index in active.indices {
+                        if let head = active[index].head(available: available[index]), head.pointee.seq == next {
+                            found = (active[index], head)
+                            last = index
+                            break
+                        }
+                    }
+                }
+                guard let (buffer, record) = found else {
+                    // Maybe more was published meanwhile: look once more before stopping.
+                    let fresh = active.map { $0.published.load(ordering: .acquiring) }
+                    if fresh == available { break }
+                    available = fresh
+                    continue
+                }
+                line { writer in encoder.write(record.pointee, to: &writer) }
+                buffer.advance()
+                next += 1
+            }
+        }
+    }
+
+    /// Tickets whose records will be merged: issued, below capacity.
+    private func issued(_ state: State) -> Int {
+        let raw = state.finished ? state.issuedAtFinish : tickets.load(ordering: .sequentiallyConsistent)
+        return min(raw & (Self.closed - 1), capacity)
+    }
+
+    /// Merges until every ticket issued before `target` is in the log (their writers
+    /// are at most preempted between ticket and publish).
+    private func mergeThrough(_ target: Int) {
+        var spins = 0
+        while true {
+            let merged = state.withLock { state in
+                mergeLocked(&state)
+                return state.log.count
+            }
+            if merged >= target { return }
+            spins += 1
+            if spins > 100 { usleep(100) } else { sched_yield() }
+        }
+    }
+
+    // MARK: ending
+
     /// No more events will be accepted; every subscriber is woken to see the end.
     public func finish() {
-        let wake = state.withLock { state in
+        let target = state.withLock { state -> Int in
+            guard !state.finished else { return 0 }
+            state.issuedAtFinish = tickets.bitwiseOr(Self.closed, ordering: .sequentiallyConsistent).oldValue
             state.finished = true
+            return issued(state)
+        }
+        mergeThrough(target)
+        let wake = state.withLock { state in
+            for buffer in state.buffers.values { buffer.release() }
             let wake = state.waiters
             state.waiters.removeAll()
             return wake
@@ -131,20 +310,68 @@ public final class TraceRecorder: Sendable {
     }
 
     public var isFinished: Bool { state.withLock { $0.finished } }
-    public var count: Int { state.withLock { $0.events.count } }
-    public var dropped: Int { state.withLock { $0.dropped } }
-    public var events: [TraceEvent] { state.withLock { $0.events } }
+
+    /// Events merged so far (each in the encoded log).
+    public var count: Int {
+        state.withLock { state in
+            mergeLocked(&state)
+            return state.log.count
+        }
+    }
+
+    public var dropped: Int {
+        state.withLock { state in
+            let raw = state.finished ? state.issuedAtFinish : tickets.load(ordering: .relaxed)
+            return max(0, (raw & (Self.closed - 1)) - capacity)
+        }
+    }
+
+    /// Every event so far, read back from its encoded line.
+    public var events: [TraceEvent] {
+        var events: [TraceEvent] = []
+        var next = 0
+        while true {
+            let batch = readEncoded(from: next, limit: Int.max, maxBytes: Int.max)
+            if batch.isEmpty { return events }
+            events.append(contentsOf: Self.decode(batch))
+            next += batch.count
+        }
+    }
 
     /// Microseconds since the run started, for summaries.
     public var elapsedMicros: Int64 { Int64(interleave_monotonic_ns() &- startNs) / 1000 }
 
-    /// What the tracer cost the run: `{events, dropped, nsPerEvent}`.
+    /// What the tracer cost the run: `{events, dropped, nsPerEvent}`, where nsPerEvent is
+    /// the median cost of an emit as measured on the emitting threads (one emit in 64
+    /// times itself: from its clock read to after its record is published).
     public var cost: JSONValue {
-        let (count, dropped) = state.withLock { ($0.events.count, $0.dropped) }
-        let total = costNs.load(ordering: .relaxed)
-        let perEvent = count + dropped > 0 ? Double(total) / Double(count + dropped) : 0
-        return ["events": .int(count), "dropped": .int(dropped), "nsPerEvent": .double((perEvent * 10).rounded() / 10)]
+        let (buffers, stored) = state.withLock { state in (Array(state.buffers.values), issued(state)) }
+        var histogram = [Int](repeating: 0, count: ThreadBuffer.buckets)
+        for buffer in buffers {
+            for bucket in 0..<ThreadBuffer.buckets {
+                histogram[bucket] += Int(interleave_load_relaxed32(buffer.costs + bucket))
+            }
+        }
+        let median = Self.median(histogram)
+        return ["events": .int(stored), "dropped": .int(dropped), "nsPerEvent": .double((median * 10).rounded() / 10)]
     }
+
+    private static func median(_ histogram: [Int]) -> Double {
+        let total = histogram.reduce(0, +)
+        guard total > 0 else { return 0 }
+        var seen = 0
+        for (bucket, count) in histogram.enumerated() {
+            seen += count
+            if seen * 2 >= total {
+                if bucket < ThreadBuffer.linearBuckets { return Double(bucket) }
+                // A power-of-two bucket: its midpoint.
+                return 1.5 * Double(1 << (bucket - ThreadBuffer.linearBuckets + 9))
+            }
+        }
+        return 0
+    }
+
+    // MARK: reading
 
     /// Up to `limit` events from `seq` on as their canonical NDJSON lines (and about
     /// `maxBytes` of them, at least one line), and whether the trace has ended after
@@ -154,37 +381,47 @@ public final class TraceRecorder: Sendable {
     public func readEncoded(from seq: Int, limit: Int, maxBytes: Int = 1 << 18,
                             onMore: (@Sendable () -> Void)? = nil) -> EncodedEvents {
         let from = max(seq, 0)
-        let (batch, fireNow): (EncodedEvents, Bool) = encoded.withLock { log in
-            let (fresh, finished, total) = state.withLock { state in
-                let fresh = log.count < state.events.count ? Array(state.events[log.count...]) : []
-                return (fresh, state.finished, state.events.count)
-            }
-            if !fresh.isEmpty {
-                log.append { line in
-                    for event in fresh {
-                        line { writer in
-                            event.write(to: &writer)
-                            writer.bytes.append(0x0A)
-                        }
-                    }
-                }
-            }
-            let (bytes, ends) = log.read(from: from, limit: limit, maxBytes: maxBytes)
-            var fireNow = false
+        let (batch, waiting): (EncodedEvents, Bool) = state.withLock { state in
+            mergeLocked(&state)
+            let (bytes, ends) = state.log.read(from: from, limit: limit, maxBytes: maxBytes)
+            let total = state.log.count
+            let finished = state.finished && issued(state) == total
+            var waiting = false
             if ends.isEmpty, !finished, let onMore {
-                // Register under the state lock so no emit slips between check and wait.
-                fireNow = !state.withLock { state in
-                    guard state.events.count == total, !state.finished else { return false }
-                    state.waiters.append(onMore)
-                    return true
-                }
+                state.waiters.append(onMore)
+                hasWaiters.store(true, ordering: .sequentiallyConsistent)
+                waiting = true
             }
             return (EncodedEvents(from: from, bytes: bytes, lineEnds: ends,
-                                  finished: finished && from + ends.count >= total), fireNow)
+                                  finished: finished && from + ends.count >= total), waiting)
         }
-        // Outside the lock: the callback may read again.
-        if fireNow { onMore?() }
+        if waiting { catchUp() }
         return batch
+    }
+
+    /// A reader just started waiting. Any ticket taken from now on is seen by its writer's
+    /// check of `hasWaiters`; one taken before may have missed it. So while tickets are
+    /// outstanding, look again (every couple of ms through `deliverWake`, or a few yields
+    /// inline without it), and wake the waiters once more was merged.
+    private func catchUp(spinsLeft: Int = 64) {
+        let (behind, progressed) = state.withLock { state -> (Bool, Bool) in
+            let before = state.log.count
+            mergeLocked(&state)
+            return (issued(state) > state.log.count, state.log.count > before)
+        }
+        if progressed {
+            if hasWaiters.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged {
+                wakeWaiters()
+            }
+            return
+        }
+        guard behind, hasWaiters.load(ordering: .sequentiallyConsistent) else { return }
+        if let deliverWake {
+            deliverWake { [self] in catchUp() }
+        } else if spinsLeft > 0 {
+            sched_yield()
+            catchUp(spinsLeft: spinsLeft - 1)
+        }
     }
 
     /// Up to `limit` events from `seq` on, and whether the trace has ended after them.
@@ -193,12 +430,76 @@ public final class TraceRecorder: Sendable {
     public func read(from seq: Int, limit: Int, onMore: (@Sendable () -> Void)? = nil)
         -> (events: ArraySlice<TraceEvent>, finished: Bool)
     {
-        state.withLock { state in
-            let start = min(max(seq, 0), state.events.count)
-            let end = min(start + limit, state.events.count)
-            let slice = state.events[start..<end]
-            if slice.isEmpty, !state.finished, let onMore { state.waiters.append(onMore) }
-            return (slice, state.finished && end == state.events.count)
+        let batch = readEncoded(from: seq, limit: limit, maxBytes: Int.max, onMore: onMore)
+        return (ArraySlice(Self.decode(batch)), batch.finished)
+    }
+
+    private static func decode(_ batch: EncodedEvents) -> [TraceEvent] {
+        batch.lines.compactMap { line in
+            guard let value = try? JSONParser.parse(Array(line)) else { return nil }
+            return TraceEvent(json: value)
         }
+    }
+}
+
+/// Writes records as their canonical NDJSON lines — the same bytes `TraceEvent.write`
+/// gives for the event — clamping `ts` so it never decreases.
+struct RecordEncoder {
+    let processID: Int32
+    var lastTs: Int64
+    /// Interned names' JSON bytes; refreshed when a record uses a newer name.
+    var names: [[UInt8]]
+
+    mutating func write(_ record: Record, to writer: inout JSONWriter) {
+        let ts = max(record.ns / 1000, lastTs)
+        lastTs = ts
+        if record.type == Record.slow {
+            let slow = Unmanaged<SlowEvent>.fromOpaque(UnsafeRawPointer(bitPattern: record.fields.v0)!).takeRetainedValue()
+            let event = TraceEvent(seq: record.seq, ts: ts, type: slow.type, lane: slow.lane, pid: slow.pid ?? processID,
+                                   tid: record.tid, cpu: record.cpu >= 0 ? record.cpu : nil,
+                                   flow: record.flow == Record.noFlow ? nil : record.flow, fields: slow.fields)
+            event.write(to: &writer)
+            writer.bytes.append(0x0A)
+            return
+        }
+        let fields = record.fields
+        let pairs = [(fields.k0, fields.v0), (fields.k1, fields.v1), (fields.k2, fields.v2)]
+        var highest = max(record.type, record.lane, fields.k0 >> 2, fields.k1 >> 2, fields.k2 >> 2)
+        for (key, value) in pairs where key != 0 && key & 3 == TraceFields.kindName {
+            highest = max(highest, UInt32(truncatingIfNeeded: value))
+        }
+        if Int(highest) >= names.count { names = NameTable.shared.json }
+        writer.append("{\"seq\":")
+        writer.writeInt(record.seq)
+        writer.append(",\"ts\":")
+        writer.writeInt(Int(ts))
+        writer.append(",\"type\":")
+        writer.bytes.append(contentsOf: names[Int(record.type)])
+        writer.append(",\"lane\":")
+        writer.bytes.append(contentsOf: names[Int(record.lane)])
+        writer.append(",\"pid\":")
+        writer.writeInt(Int(processID))
+        writer.append(",\"tid\":")
+        writer.writeInt(Int(record.tid))
+        if record.cpu >= 0 {
+            writer.append(",\"cpu\":")
+            writer.writeInt(Int(record.cpu))
+        }
+        if record.flow != Record.noFlow {
+            writer.append(",\"flow\":")
+            writer.writeInt(record.flow)
+        }
+        for (key, value) in pairs where key != 0 {
+            writer.bytes.append(UInt8(ascii: ","))
+            writer.bytes.append(contentsOf: names[Int(key >> 2)])
+            writer.bytes.append(UInt8(ascii: ":"))
+            switch key & 3 {
+            case TraceFields.kindInt: writer.writeInt(value)
+            case TraceFields.kindBool: writer.append(value != 0 ? "true" : "false")
+            case TraceFields.kindName: writer.bytes.append(contentsOf: names[value])
+            default: writer.append("null")
+            }
+        }
+        writer.append("}\n")
     }
 }

@@ -1,7 +1,7 @@
 import JSON
 import Synchronization
 import Testing
-import Tracing
+@testable import Tracing
 import Foundation
 
 @Suite struct RecorderTests {
@@ -97,5 +97,74 @@ import Foundation
         recorder.finish()
         let rest = recorder.readEncoded(from: 1, limit: 10)
         #expect(rest.count == 1 && rest.finished)
+    }
+
+    @Test func aWriterPreemptedBetweenTicketAndPublishHoldsLaterEventsBackUntilItResumes() {
+        // Writer A takes seq 1 and is held right there — as if preempted — while this
+        // thread emits seqs 2...4 from its own buffer. Readers must see 0 only, then,
+        // once A resumes, 1...4: gapless, ts non-decreasing, each seq exactly once.
+        let paused = Handshake(), resume = Handshake()
+        let recorder = TraceRecorder(afterTicket: { seq in
+            guard seq == 1 else { return }
+            paused.signal()
+            resume.wait()
+        })
+        let type = TraceName("step"), laneA = TraceName("thread-a"), laneB = TraceName("thread-b")
+        let n = TraceName("n")
+        recorder.emit(type, lane: laneB, TraceFields(n, .int(0)))
+        let writerA = Thread { recorder.emit(type, lane: laneA, TraceFields(n, .int(1))) }
+        writerA.start()
+        paused.wait()
+        for i in 2...4 { recorder.emit(type, lane: laneB, TraceFields(n, .int(i))) }
+
+        let held = recorder.readEncoded(from: 0, limit: 100)
+        #expect(held.count == 1, "seq 1 is not published, so 2...4 wait behind it")
+        let woken = Atomic<Int>(0)
+        let empty = recorder.readEncoded(from: 1, limit: 100, onMore: { woken.add(1, ordering: .relaxed) })
+        #expect(empty.isEmpty)
+        #expect(woken.load(ordering: .relaxed) == 0)
+
+        resume.signal()
+        while recorder.count < 5 { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(woken.load(ordering: .relaxed) == 1, "the resumed writer woke the waiting reader")
+        let events = recorder.events
+        #expect(events.map(\.seq) == [0, 1, 2, 3, 4])
+        #expect(events.map { $0.fields["n"] } == (0...4).map { JSONValue.int($0) })
+        #expect(events.map(\.lane) == ["thread-b", "thread-a", "thread-b", "thread-b", "thread-b"])
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.ts <= $1.ts })
+        #expect(Set(events.map(\.tid)).count == 2)
+    }
+
+    @Test func typedEventsEncodeExactlyAsTheirJSONObjectTwins() {
+        let recorder = TraceRecorder()
+        let lane = Lane("worker-1", kind: .thread, recorder: recorder)
+        lane.emit(TraceName("lock.acquire"), flow: 7, TraceFields(TraceName("lock"), .name(TraceName("fork-1")),
+                                                                 TraceName("depth"), .int(2), TraceName("held"), .bool(true)))
+        lane.emit("lock.acquire", flow: 7, ["lock": "fork-1", "depth": 2, "held": true])
+        let events = recorder.events
+        #expect(events.count == 2)
+        var typed = events[0], object = events[1]
+        typed.seq = 0; object.seq = 0; typed.ts = 0; object.ts = 0
+        #expect(typed == object)
+        let lines = recorder.readEncoded(from: 0, limit: 2).lines.map { String(decoding: $0, as: UTF8.self) }
+        #expect(lines[0].replacingOccurrences(of: #""seq":0"#, with: #""seq":1"#).split(separator: ",").dropFirst(2)
+                == lines[1].split(separator: ",").dropFirst(2))
+    }
+}
+
+/// A one-shot handshake between two threads (no sleeps).
+final class Handshake: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let state = Mutex(false)
+    func signal() {
+        condition.lock()
+        state.withLock { $0 = true }
+        condition.signal()
+        condition.unlock()
+    }
+    func wait() {
+        condition.lock()
+        while !state.withLock({ $0 }) { condition.wait() }
+        condition.unlock()
     }
 }

@@ -20,6 +20,9 @@ struct interleave_trace_slot {
 };
 extern __thread struct interleave_trace_slot interleave_trace_tls;
 
+/// A number no other thread of this process has had or will have (tids are reused).
+uint64_t interleave_thread_serial(void);
+
 /// The calling thread's buffer for `recorder`, or NULL if it last used another one.
 static inline void *interleave_trace_buffer(uint64_t recorder) {
     return interleave_trace_tls.recorder == recorder ? interleave_trace_tls.buffer : (void *)0;
