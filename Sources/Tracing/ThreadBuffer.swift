@@ -55,6 +55,19 @@ enum RecordChunks {
         return UnsafeMutablePointer<Record>.allocate(capacity: records)
     }
 
+    /// Tops the spares up to `target` chunks with their pages already mapped, so writers
+    /// that need a chunk soon take one without faulting. Runs off the traced threads.
+    static func refill(to target: Int = 24) {
+        while spare.withLock({ $0.count }) < target {
+            let chunk = UnsafeMutablePointer<Record>.allocate(capacity: records)
+            let raw = UnsafeMutableRawPointer(chunk)
+            for page in stride(from: 0, to: records * MemoryLayout<Record>.stride, by: 4096) {
+                raw.storeBytes(of: 0, toByteOffset: page, as: UInt8.self)
+            }
+            give(chunk)
+        }
+    }
+
     static func give(_ chunk: UnsafeMutablePointer<Record>) {
         let kept = spare.withLock { spare in
             guard spare.count < keep else { return false }

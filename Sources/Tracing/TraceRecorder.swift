@@ -61,6 +61,8 @@ public final class TraceRecorder: @unchecked Sendable {
         var issuedAtFinish = 0
         var waiters: [@Sendable () -> Void] = []
         var names: [[UInt8]] = []
+        /// The merged events as values, for `events` and `read`.
+        var decoded: [TraceEvent] = []
     }
 
     private let state = Mutex(State())
@@ -211,6 +213,7 @@ public final class TraceRecorder: @unchecked Sendable {
         guard let deliverWake, !mergePending.exchange(true, ordering: .relaxed) else { return }
         deliverWake { [self] in
             mergePending.store(false, ordering: .relaxed)
+            RecordChunks.refill()
             state.withLock { mergeLocked(&$0) }
         }
     }
@@ -238,7 +241,12 @@ public final class TraceRecorder: @unchecked Sendable {
         swap(&log, &state.log)
         defer { swap(&log, &state.log) }
         var encoder = RecordEncoder(processID: processID, lastTs: state.lastTs, names: state.names)
-        defer { (state.lastTs, state.names) = (encoder.lastTs, encoder.names) }
+        var decoded: [TraceEvent] = []
+        swap(&decoded, &state.decoded)
+        defer {
+            (state.lastTs, state.names) = (encoder.lastTs, encoder.names)
+            swap(&decoded, &state.decoded)
+        }
         log.append { line in
             while true {
                 // Usually the same thread emitted the next event too.
@@ -261,7 +269,7 @@ public final class TraceRecorder: @unchecked Sendable {
                     available = fresh
                     continue
                 }
-                line { writer in encoder.write(record.pointee, to: &writer) }
+                line { writer in decoded.append(encoder.write(record.pointee, to: &writer)) }
                 buffer.advance()
                 next += 1
             }
@@ -326,15 +334,11 @@ public final class TraceRecorder: @unchecked Sendable {
         }
     }
 
-    /// Every event so far, read back from its encoded line.
+    /// Every event so far, as values (kept beside the encoded lines as they are merged).
     public var events: [TraceEvent] {
-        var events: [TraceEvent] = []
-        var next = 0
-        while true {
-            let batch = readEncoded(from: next, limit: Int.max, maxBytes: Int.max)
-            if batch.isEmpty { return events }
-            events.append(contentsOf: Self.decode(batch))
-            next += batch.count
+        state.withLock { state in
+            mergeLocked(&state)
+            return state.decoded
         }
     }
 
@@ -431,15 +435,11 @@ public final class TraceRecorder: @unchecked Sendable {
         -> (events: ArraySlice<TraceEvent>, finished: Bool)
     {
         let batch = readEncoded(from: seq, limit: limit, maxBytes: Int.max, onMore: onMore)
-        return (ArraySlice(Self.decode(batch)), batch.finished)
+        guard !batch.isEmpty else { return ([], batch.finished) }
+        let events = state.withLock { Array($0.decoded[batch.from..<(batch.from + batch.count)]) }
+        return (ArraySlice(events), batch.finished)
     }
 
-    private static func decode(_ batch: EncodedEvents) -> [TraceEvent] {
-        batch.lines.compactMap { line in
-            guard let value = try? JSONParser.parse(Array(line)) else { return nil }
-            return TraceEvent(json: value)
-        }
-    }
 }
 
 /// Writes records as their canonical NDJSON lines — the same bytes `TraceEvent.write`
@@ -450,7 +450,8 @@ struct RecordEncoder {
     /// Interned names' JSON bytes; refreshed when a record uses a newer name.
     var names: [[UInt8]]
 
-    mutating func write(_ record: Record, to writer: inout JSONWriter) {
+    /// Returns the event as a value too.
+    mutating func write(_ record: Record, to writer: inout JSONWriter) -> TraceEvent {
         let ts = max(record.ns / 1000, lastTs)
         lastTs = ts
         if record.type == Record.slow {
@@ -460,7 +461,7 @@ struct RecordEncoder {
                                    flow: record.flow == Record.noFlow ? nil : record.flow, fields: slow.fields)
             event.write(to: &writer)
             writer.bytes.append(0x0A)
-            return
+            return event
         }
         let fields = record.fields
         let pairs = [(fields.k0, fields.v0), (fields.k1, fields.v1), (fields.k2, fields.v2)]
@@ -501,5 +502,9 @@ struct RecordEncoder {
             }
         }
         writer.append("}\n")
+        return TraceEvent(seq: record.seq, ts: ts, type: NameTable.shared.string(record.type),
+                          lane: NameTable.shared.string(record.lane), pid: processID, tid: record.tid,
+                          cpu: record.cpu >= 0 ? record.cpu : nil, flow: record.flow == Record.noFlow ? nil : record.flow,
+                          fields: fields.object)
     }
 }

@@ -43,7 +43,7 @@ public final class TaskPool: Sendable {
         let future = TaskFuture(task: task, flow: flow, monitor: monitor)
         monitor.withLock {
             state.withLock { $0.queue.append(Pending(future: future, work: work)) }
-            lane.emit("task.submit", flow: flow, ["task": .int(task)])
+            lane.emit(TaskNames.submit, flow: flow, TraceFields(TaskNames.task, .int(task)))
             monitor.broadcast()
         }
         return future
@@ -78,14 +78,24 @@ public final class TaskPool: Sendable {
             }
             guard let next else { return }
             let future = next.future
-            lane.emit("task.start", flow: future.flow, ["task": .int(future.task)])
+            lane.emit(TaskNames.start, flow: future.flow, TraceFields(TaskNames.task, .int(future.task)))
             let result: Result<JSONValue, any Error>
             do { result = .success(try next.work(lane)) } catch { result = .failure(error) }
             if case .failure(let error as RunInterrupted) = result { throw error }
-            var end: JSONObject = ["task": .int(future.task)]
-            if case .success(let value) = result { end["result"] = value }
-            if case .failure(let error) = result { end["error"] = .string("\(error)") }
-            lane.emit("task.end", end)
+            switch result {
+            // The fast path for results it can hold inline; anything else as an object.
+            case .success(.int(let value)):
+                lane.emit(TaskNames.end, TraceFields(TaskNames.task, .int(future.task), TaskNames.result, .int(value)))
+            case .success(.bool(let value)):
+                lane.emit(TaskNames.end, TraceFields(TaskNames.task, .int(future.task), TaskNames.result, .bool(value)))
+            case .success(.null):
+                lane.emit(TaskNames.end, TraceFields(TaskNames.task, .int(future.task), TaskNames.result, .null))
+            default:
+                var end: JSONObject = ["task": .int(future.task)]
+                if case .success(let value) = result { end["result"] = value }
+                if case .failure(let error) = result { end["error"] = .string("\(error)") }
+                lane.emit("task.end", end)
+            }
             future.complete(result, on: lane)
             monitor.withLock {
                 state.withLock { $0.running -= 1 }
@@ -93,6 +103,12 @@ public final class TaskPool: Sendable {
             }
         }
     }
+}
+
+/// The pool's event and field names, interned once for the tracer's fast path.
+enum TaskNames {
+    static let submit = TraceName("task.submit"), start = TraceName("task.start"), end = TraceName("task.end")
+    static let callback = TraceName("task.callback"), task = TraceName("task"), result = TraceName("result")
 }
 
 /// The result of a submitted task, as `concurrent.futures.Future`.
@@ -159,7 +175,7 @@ public final class TaskFuture: Sendable {
     }
 
     private func runCallback(_ callback: @Sendable (TaskFuture, Lane) -> Void, on lane: Lane) {
-        lane.emit("task.callback", flow: nil, ["task": .int(task)])
+        lane.emit(TaskNames.callback, TraceFields(TaskNames.task, .int(task)))
         callback(self, lane)
     }
 }

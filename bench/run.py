@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""Every benchmark of issue #15, each figure beside its baseline measured in the same run, and
+BENCHMARKS.md written from the results. Run through scripts/bench (which builds the release binary
+and the malloc counter first). Each section is bounded in time; one that fails is reported, not fatal.
+
+    python3 bench/run.py --bin .build/release/interleave [--quick] [--skip viewer,subscribers]
+
+Hooks: other bench scripts add one line each to HOOKS below. A hook is a shell command that prints
+one JSON object per figure on stdout: {"figure": ..., "value": ..., "unit": ..., "baseline": ...,
+"baselineName": ..., "goal": ...} (ratio is value/baseline unless the object gives "ratio").
+"""
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+# One line per hook (see the docstring); run from the repository root.
+HOOKS = [
+    ".build/release/interleave bench-store",  # the run store's append rate vs the recorder's (lessons)
+]
+
+RESULTS = []  # rows: section, figure, value, unit, baseline name, baseline value, ratio, goal, met
+
+
+def row(section, figure, value, unit, baseline_name=None, baseline=None, goal=None, met=None, ratio=None):
+    if ratio is None and baseline:
+        ratio = value / baseline if baseline else None
+    RESULTS.append(dict(section=section, figure=figure, value=value, unit=unit, baselineName=baseline_name,
+                        baseline=baseline, ratio=ratio, goal=goal, met=met))
+    text = f"  {figure}: {fmt(value)} {unit}"
+    if baseline is not None:
+        text += f"   baseline {baseline_name}: {fmt(baseline)} {unit}   ratio {fmt(ratio)}"
+    if goal:
+        text += f"   goal {goal}: {'met' if met else 'NOT met'}"
+    print(text, flush=True)
+
+
+def fmt(value):
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 1:
+            return f"{value:.2f}"
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+# ---------------------------------------------------------------- tracer
+
+def bench_tracer(binary, quick):
+    print("== tracer: ns per event on the emitting thread (thread CPU time), vs a bare clock read", flush=True)
+    env = dict(os.environ)
+    counter = os.path.join(ROOT, ".build", "malloc_count.so")
+    if os.path.exists(counter):
+        env["LD_PRELOAD"] = counter
+    events = "50000" if quick else "200000"
+    # One warm-up pass: the recorder's record chunks are recycled across runs, as in the server.
+    subprocess.run([binary, "bench", "--events", "20000", "--repeats", "1"], env=env, capture_output=True, timeout=120)
+    out = subprocess.run([binary, "bench", "--events", events, "--repeats", "3" if quick else "5"], env=env,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    data = json.loads(out)
+    for r in data["rows"]:
+        w = r["writers"]
+        row("tracer", f"typed emit, {w} writer(s)", r["typedNs"], "ns/event", "bare clock read", r["clockNs"],
+            "≤ 2×", r["typedNs"] <= 2 * r["clockNs"])
+        row("tracer", f"JSONObject emit, {w} writer(s)", r["objectNs"], "ns/event", "bare clock read", r["clockNs"])
+        row("tracer", f"summary.tracer.nsPerEvent (median of sampled emits), {w} writer(s)", r["reportedNs"], "ns/event")
+        if "typedAllocsPerEvent" in r:
+            row("tracer", f"heap allocations per typed emit, {w} writer(s)", r["typedAllocsPerEvent"], "allocs/event",
+                goal="0 (chunk refills only)", met=r["typedAllocsPerEvent"] < 0.001)
+            row("tracer", f"heap allocations per JSONObject emit, {w} writer(s)", r["objectAllocsPerEvent"], "allocs/event")
+    return data
+
+
+VIZ = r"""
+import sys, time
+from viztracer import VizTracer
+n = int(sys.argv[1])
+def f(): pass
+def loop():
+    for _ in range(n): f()
+best_plain = min(timeit for timeit in [(lambda: (lambda t: (loop(), time.perf_counter_ns() - t)[1])(time.perf_counter_ns()))() for _ in range(3)])
+traced = []
+for _ in range(3):
+    tracer = VizTracer(tracer_entries=n * 2 + 100, verbose=0)
+    tracer.start()
+    t = time.perf_counter_ns(); loop(); traced.append(time.perf_counter_ns() - t)
+    tracer.stop()
+    tracer.clear()
+print((min(traced) - best_plain) / n, best_plain / n)
+"""
+
+
+def bench_viztracer(tracer_data, quick):
+    print("== peer tracer: VizTracer on the equivalent Python loop (one traced call = one event)", flush=True)
+    try:
+        out = subprocess.run([sys.executable, "-c", VIZ, "100000" if quick else "300000"], capture_output=True,
+                             text=True, timeout=180, check=True).stdout.split()
+    except Exception as error:  # noqa: BLE001
+        print(f"  VizTracer unavailable: {error}")
+        return
+    per_event, loop = float(out[0]), float(out[1])
+    ours = next(r["typedNs"] for r in tracer_data["rows"] if r["writers"] == 1)
+    row("peer", "Interleave typed emit, 1 writer", ours, "ns/event", "VizTracer per traced call", per_event)
+    row("peer", "plain Python loop iteration with a call (untraced)", loop, "ns/iteration")
+
+
+# ---------------------------------------------------------------- server helpers
+
+class Server:
+    def __init__(self, binary, data_dir):
+        self.proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir,
+                                      "--exit-on-stdin-close"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"http://([\d.]+):(\d+)", line)
+        if not m:
+            raise RuntimeError(f"server did not announce its address: {line!r}")
+        self.host, self.port = m.group(1), int(m.group(2))
+        self.base = f"http://{self.host}:{self.port}"
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+
+    def post(self, path, body, content_type="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, headers={"Content-Type": content_type}, method="POST")
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return json.loads(r.read())
+
+    def get(self, path):
+        with urllib.request.urlopen(self.base + path, timeout=120) as r:
+            return json.loads(r.read())
+
+    def wait_final(self, run_id, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.get(f"/api/runs/{run_id}")["status"] not in ("queued", "running"):
+                return
+            time.sleep(0.05)
+
+    def rss_peak_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return None
+
+    def stop(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+
+
+def raw_stream(host, port, path, on_chunk=None):
+    """GET path over HTTP/1.0 (no chunked framing: the body ends when the server closes)."""
+    s = socket.create_connection((host, port))
+    s.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
+    total = 0
+    header = b""
+    first = None
+    while True:
+        data = s.recv(1 << 20)
+        if not data:
+            break
+        if first is None:
+            first = time.perf_counter()
+        if header is not None:
+            header += data
+            if b"\r\n\r\n" not in header:
+                continue
+            data = header.split(b"\r\n\r\n", 1)[1]
+            header = None
+        total += data.count(b"\n")
+        if on_chunk:
+            on_chunk(data)
+    s.close()
+    return total, first
+
+
+def bench_streams(binary, quick, skip):
+    print("== streams: replay of a finished run, live, and 1,000 subscribers", flush=True)
+    data_dir = os.path.join(ROOT, "artifacts", "bench-data")
+    subprocess.run(["rm", "-rf", data_dir])
+    os.makedirs(data_dir, exist_ok=True)
+    server = Server(binary, data_dir)
+    try:
+        # Replay: a finished 500,000-event run, imported as a recorded trace.
+        n = 200_000 if quick else 500_000
+        lines = []
+        for seq in range(n):
+            lines.append('{"seq":%d,"ts":%d,"type":"counter","lane":"thread-%d","pid":1,"tid":%d,"cpu":%d,'
+                         '"name":"i","value":%d}' % (seq, seq // 4, seq % 4, 100 + seq % 4, seq % 2, seq))
+        body = ("\n".join(lines) + "\n").encode()
+        try:
+            run = server.post("/api/runs/import", body, "application/x-ndjson")
+            run_id = run.get("id") or run.get("run", {}).get("id")
+            best = None
+            for _ in range(3):
+                t = time.perf_counter()
+                got, _ = raw_stream(server.host, server.port, f"/api/runs/{run_id}/events")
+                elapsed = time.perf_counter() - t
+                rate = got / elapsed
+                best = rate if best is None else max(best, rate)
+            row("streams", f"replay of a finished {n:,}-event run to one NDJSON client", best, "events/s",
+                goal="≥ 3,000,000", met=best >= 3_000_000)
+        except Exception as error:  # noqa: BLE001
+            print(f"  replay: failed: {error}")
+
+        # Live: one client following a thread-pool run of 10,000 no-op tasks from its start.
+        run = server.post("/api/runs", {"experiment": "thread-pool",
+                                        "params": {"workers": 4, "tasks": 10000, "taskMs": 0}})
+        t = time.perf_counter()
+        got, _ = raw_stream(server.host, server.port, f"/api/runs/{run['id']}/events")
+        elapsed = time.perf_counter() - t
+        row("streams", f"live: one client following a run as it emits ({got:,} events)", got / elapsed, "events/s",
+            goal="≥ 500,000", met=got / elapsed >= 500_000)
+
+        if "subscribers" not in skip:
+            bench_subscribers(server, 200 if quick else 1000)
+    finally:
+        server.stop()
+
+
+def bench_subscribers(server, count):
+    # A run long enough for every subscriber to attach while it is live: 2,000 tasks of 1 ms.
+    run = server.post("/api/runs", {"experiment": "thread-pool",
+                                    "params": {"workers": 4, "tasks": 2000, "taskMs": 1, "jitterPct": 0}})
+    path = f"/api/runs/{run['id']}/events"
+    samples = []  # (receive monotonic ns, event ts µs) of the first whole line of each read
+    counts = []
+
+    async def client():
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: {server.host}:{server.port}\r\n\r\n".encode())
+        await writer.drain()
+        buffer = b""
+        header = True
+        lines = 0
+        mine = []
+        while True:
+            data = await reader.read(1 << 16)
+            if not data:
+                break
+            now = time.monotonic_ns()
+            buffer += data
+            if header:
+                if b"\r\n\r\n" not in buffer:
+                    continue
+                buffer = buffer.split(b"\r\n\r\n", 1)[1]
+                header = False
+            cut = buffer.rfind(b"\n")
+            if cut < 0:
+                continue
+            whole, buffer = buffer[:cut + 1], buffer[cut + 1:]
+            lines += whole.count(b'"seq":')
+            m = re.search(rb'"ts":(\d+)', whole)
+            if m:
+                mine.append((now, int(m.group(1))))
+        writer.close()
+        counts.append(lines)
+        samples.append(mine)
+
+    async def main():
+        await asyncio.gather(*(client() for _ in range(count)))
+
+    asyncio.run(main())
+    total = server.get(f"/api/runs/{run['id']}")["eventCount"]
+    everyone = sum(1 for c in counts if c == total)
+    # The run's start on the monotonic clock, estimated as the earliest (receive - ts): latencies
+    # below are therefore measured from the fastest delivery seen (a slight underestimate).
+    start = min(now - ts * 1000 for mine in samples for now, ts in mine)
+    connected = [mine[0][0] for mine in samples if mine]
+    live_from = max(connected) if connected else start
+    latencies = sorted((now - (start + ts * 1000)) / 1e6 for mine in samples for now, ts in mine
+                       if start + ts * 1000 >= live_from)
+    p99 = latencies[int(len(latencies) * 0.99)] if latencies else None
+    row("streams", f"{count:,} subscribers of one live run: clients that got every one of its {total:,} events",
+        everyone, "clients", goal=f"{count:,}", met=everyone == count)
+    row("streams", f"{count:,} subscribers: event→client latency p99 (events emitted after all attached)",
+        p99, "ms", goal="≤ 50 ms", met=p99 is not None and p99 <= 50)
+    rss = server.rss_peak_mb()
+    row("streams", "server peak RSS (VmHWM) after all stream benchmarks", rss, "MB", goal="≤ 300 MB",
+        met=rss is not None and rss <= 300)
+
+
+# ---------------------------------------------------------------- pools
+
+PY_POOLS = r"""
+import sys, time
+from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+def noop(x=None): return x
+def threads():
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        fs = [ex.submit(noop) for _ in range(10000)]
+        for f in fs: f.result()
+    return (time.perf_counter() - t) * 1000
+def processes():
+    t = time.perf_counter()
+    with multiprocessing.Pool(4) as pool:
+        pool.map(noop, range(10000))
+    return (time.perf_counter() - t) * 1000
+if __name__ == "__main__":
+    print(min(threads() for _ in range(3)), min(processes() for _ in range(3)))
+"""
+
+
+def bench_pools(binary):
+    print("== pools: 10,000 no-op tasks, 4 workers, tracing on, vs CPython", flush=True)
+    path = os.path.join(ROOT, ".build", "bench_pools.py")
+    with open(path, "w") as f:
+        f.write(PY_POOLS)
+    py_threads, py_processes = map(float, subprocess.run([sys.executable, path], capture_output=True, text=True,
+                                                         timeout=300, check=True).stdout.split())
+
+    def ours(experiment, extra):
+        best = None
+        for _ in range(3):
+            params = ["--param", "workers=4", "--param", "tasks=10000", "--param", "taskMs=0"] + extra
+            out = subprocess.run([binary, "run", experiment, *params, "--summary-only"], capture_output=True,
+                                 text=True, timeout=300).stdout
+            try:
+                summary = json.loads(out.strip().splitlines()[0])["summary"]
+                best = summary["wallMs"] if best is None else min(best, summary["wallMs"])
+            except Exception:  # noqa: BLE001
+                print(f"  {experiment}: no summary: {out[:300]!r}")
+        return best
+
+    tp = ours("thread-pool", ["--param", "jitterPct=0"])
+    if tp:
+        row("pools", "thread-pool (traced) wall time", tp, "ms", "ThreadPoolExecutor (untraced)", py_threads,
+            goal="≥ 10× faster", met=py_threads / tp >= 10, ratio=py_threads / tp)
+    pp = ours("process-pool", ["--param", "mode=map", "--param", "jitterPct=0"])
+    if pp:
+        row("pools", "process-pool map (traced) wall time", pp, "ms", "multiprocessing.Pool.map (untraced)",
+            py_processes, goal="≥ 3× faster", met=py_processes / pp >= 3, ratio=py_processes / pp)
+
+
+# ---------------------------------------------------------------- viewer and hooks
+
+def bench_viewer(binary, quick):
+    print("== viewer: a recorded 1,000,000-event run in headless Chromium", flush=True)
+    events = "200000" if quick else "1000000"
+    try:
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "viewer_bench.py"), "--events", events,
+                              "--repeat", "1"], capture_output=True, text=True, timeout=300).stdout
+        drawn = float(re.search(r"open→all events drawn\s+median (\d+) ms", out).group(1))
+        p95 = re.search(r"zoom / pan draws.*p95 ([\d.]+) ms", out)
+        row("viewer", f"open → all {int(events):,} events drawn", drawn, "ms", goal="< 2,000 ms", met=drawn < 2000)
+        if p95:
+            row("viewer", "pan/zoom frame p95", float(p95.group(1)), "ms", goal="< 16 ms", met=float(p95.group(1)) < 16)
+    except Exception as error:  # noqa: BLE001
+        print(f"  viewer: failed: {error}")
+        row("viewer", f"open → all {int(events):,} events drawn", None, "ms", goal="< 2,000 ms", met=False)
+
+
+def run_hooks():
+    for command in HOOKS:
+        print(f"== hook: {command}", flush=True)
+        try:
+            out = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=300).stdout
+            for line in out.splitlines():
+                line = line.strip()
+                if not line.startswith("{"):
+                    print(f"  {line}")  # a hook that prints text: shown, not tabulated
+                    continue
+                d = json.loads(line)
+                row("hooks", d["figure"], d["value"], d.get("unit", ""), d.get("baselineName"), d.get("baseline"),
+                    d.get("goal"), d.get("met"), d.get("ratio"))
+        except Exception as error:  # noqa: BLE001
+            print(f"  failed: {error}")
+
+
+def write_markdown(commands, started, seconds):
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except Exception:  # noqa: BLE001
+        pass
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `scripts/bench` from its last full run; every figure is measured beside its baseline in",
+        "that same run. Do not edit by hand.",
+        "",
+        f"- machine: {platform.node()}, {os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}",
+        f"- date: {started:%Y-%m-%d %H:%M} UTC, {seconds:.0f} s in all",
+        f"- commands: `{'`, `'.join(commands)}`",
+        "",
+        "| section | figure | value | baseline | ratio | goal | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in RESULTS:
+        baseline = f"{r['baselineName']}: {fmt(r['baseline'])} {r['unit']}" if r["baseline"] is not None else ""
+        met = "" if r["goal"] is None else ("yes" if r["met"] else "**no**")
+        lines.append(f"| {r['section']} | {r['figure']} | {fmt(r['value'])} {r['unit']} | {baseline} | "
+                     f"{fmt(r['ratio']) + '×' if r['ratio'] else ''} | {r['goal'] or ''} | {met} |")
+    lines += ["", "How each figure is taken: see the docstring of `bench/run.py` and `interleave bench --help`.", ""]
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "release", "interleave"))
+    parser.add_argument("--quick", action="store_true", help="smaller sizes; does not write BENCHMARKS.md")
+    parser.add_argument("--skip", default="", help="comma-separated: tracer,peer,streams,subscribers,pools,viewer")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.time()
+    tracer = None
+    if "tracer" not in skip:
+        tracer = bench_tracer(args.bin, args.quick)
+    if "peer" not in skip and tracer:
+        bench_viztracer(tracer, args.quick)
+    if "streams" not in skip:
+        bench_streams(args.bin, args.quick, skip)
+    if "pools" not in skip:
+        bench_pools(args.bin)
+    if "viewer" not in skip:
+        bench_viewer(args.bin, args.quick)
+    run_hooks()
+    seconds = time.time() - t0
+    print(f"== done in {seconds:.0f} s", flush=True)
+    if not args.quick and not skip:
+        commands = ["scripts/bench", f"python3 bench/run.py --bin {os.path.relpath(args.bin, ROOT)}",
+                    "interleave bench --events 200000 --repeats 5 (LD_PRELOAD=.build/malloc_count.so)"]
+        write_markdown(commands, started, seconds)
+        print("wrote BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()
