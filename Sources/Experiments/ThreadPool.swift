@@ -19,7 +19,9 @@ extension Experiment {
             collected after shutdown(wait=True); with map, results come back in input order even \
             when later tasks finish first; with sync (同步发布), the main lane waits for each \
             result before submitting the next, so only one worker is ever busy and the run takes \
-            T × taskMs.
+            T × taskMs. The notes' locked pool (000 §7: a lock held around print and sleep in every \
+            task) shows its output in order 0…9, but that is not promised: the lock serialises the \
+            tasks, not the order the workers take it (Python here printed 0,1,2,4,3,6,5,8,7,9).
             """,
         parameters: [
             .integer("workers", 1...64, default: 4, "Worker threads in the pool (max_workers)."),

@@ -18,7 +18,9 @@ extension Experiment {
             every item from its producer to the consumer that got it: each is consumed exactly once. \
             When every producer is joined, main puts one sentinel (None) per consumer; a consumer \
             that gets one stops. With backend=processes every producer and consumer is its own \
-            process and the queue lives in shared memory, as multiprocessing.Queue does.
+            process and the queue lives in shared memory, as multiprocessing.Queue does. A bug \
+            in the notes' version (002) not to copy: its consumer tests `if baozi:`, so the item 0 \
+            reads as the sentinel and the consumer stops early — compare with `is None`, as here.
             """,
         parameters: [
             .integer("producers", 1...16, default: 2, "Producer threads."),
