@@ -16,7 +16,7 @@ public enum ScheduleParameters {
                 + "POST /api/runs/{id}/step), a seeded scheduler (seeded), or a recorded list (replay: choices)."),
         .integer("seed", 0...2_147_483_647, default: 1,
                  "Seed of the seeded scheduler (schedule=seeded); the same seed gives the same interleaving."),
-        .strings("choices", maxItems: 100_000,
+        .strings("choices", maxItems: 10_000,
                  "Lane names, one per scheduling decision, from an earlier run's summary.schedule: replayed "
                  + "exactly (schedule=replay), or taken first before you are asked (schedule=step)."),
     ]
