@@ -15,6 +15,9 @@ public struct ParameterSpec: Sendable {
     public let maximum: Double?
     public let allowed: [String]?
     public let description: String
+    /// Extra rules for a free-form string (e.g. a list of "arrival:burst" pairs): returns
+    /// what is wrong, naming the allowed form, or nil.
+    public var check: (@Sendable (String) -> String?)? = nil
 
     public static func integer(_ name: String, _ range: ClosedRange<Int>, default value: Int, _ description: String) -> Self {
         precondition(range.contains(value), "default of \(name) outside its range")
@@ -37,6 +40,16 @@ public struct ParameterSpec: Sendable {
         precondition(allowed.contains(value), "default of \(name) not among its choices")
         return Self(name: name, kind: .string, defaultValue: .string(value), minimum: nil, maximum: nil,
                     allowed: allowed, description: description)
+    }
+
+    /// A free-form string that `check` validates (nil: fine; else the problem's detail).
+    public static func text(_ name: String, default value: String, _ description: String,
+                            check: @escaping @Sendable (String) -> String?) -> Self {
+        precondition(check(value) == nil, "default of \(name) fails its own check")
+        var spec = Self(name: name, kind: .string, defaultValue: .string(value), minimum: nil, maximum: nil,
+                        allowed: nil, description: description)
+        spec.check = check
+        return spec
     }
 
     public static func strings(_ name: String, maxItems: Int, _ description: String) -> Self {
@@ -102,6 +115,7 @@ public struct ParameterSpec: Sendable {
             guard let string = value.stringValue, allowed?.contains(string) ?? true else {
                 throw ParameterError(parameter: name, detail: "\(name) must be \(rangeText) (got \(describe(value)))")
             }
+            if let check, let problem = check(string) { throw ParameterError(parameter: name, detail: problem) }
             return .string(string)
         case .array:
             guard let items = value.arrayValue, items.count <= Int(maximum!),
