@@ -1,3 +1,3 @@
-// Viewer extensions of the "os-sched" area: import your handler and track modules here
-// (see Public/js/ext/index.js and Public/js/tracks/index.js).
-export {};
+// Viewer extensions of the "os-sched" area: the OS-state strip under every lane, the cores
+// view and the busy-CPUs strip (Public/js/tracks/os-state.js).
+import '../tracks/os-state.js';
