@@ -79,7 +79,7 @@ private func runParallelVsConcurrent(_ run: RunContext) throws -> JSONObject {
     // proof (CPU clocks advancing faster than the wall clock) of running at once.
     run.sched.settle()
     let lanes = Set(reports.map(\.lane))
-    let parallel = run.sched.parallelism(of: lanes)
+    let parallel = run.sched.parallelism(of: lanes, sinceNs: run.recorder.startNs + UInt64(max(startUs, 0)) * 1000)
     let overlapMs = Double(parallel.provenOverlapNs) / 1_000_000
     var perWorker: [JSONValue] = []
     var waitMs = 0.0

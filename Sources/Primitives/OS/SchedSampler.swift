@@ -94,8 +94,8 @@ public final class SchedSampler: Sendable {
     }
 
     /// What the samples prove about `lanes` running at the same time.
-    public func parallelism(of lanes: Set<String>) -> Parallelism {
-        core.withLock { core in core.parallelism(of: lanes) }
+    public func parallelism(of lanes: Set<String>, sinceNs: UInt64 = 0) -> Parallelism {
+        core.withLock { core in core.parallelism(of: lanes, sinceNs: sinceNs) }
     }
 
     private func loop() {
@@ -487,10 +487,10 @@ private struct Core {
         return total
     }
 
-    func parallelism(of lanes: Set<String>) -> Parallelism {
+    func parallelism(of lanes: Set<String>, sinceNs: UInt64) -> Parallelism {
         let members = Set(watched.indices.filter { lanes.contains(watched[$0].lane) })
         var result = Parallelism()
-        for window in windows {
+        for window in windows where window.startNs >= sinceNs {
             let mine = window.deltas.filter { members.contains($0.index) }
             guard !mine.isEmpty else { continue }
             result.windows += 1
