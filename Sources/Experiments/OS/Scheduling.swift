@@ -151,8 +151,12 @@ private func runScheduling(_ run: RunContext) throws -> JSONObject {
     let kind: String
     if order.map(\.lane) == arrivalOrder {
         kind = "in arrival order, each to completion"
-    } else if order.first.map({ first in jobs.allSatisfy { first.burstMs <= $0.burstMs } }) == true {
-        kind = "shortest first"
+    } else if zip(order, order.dropFirst()).allSatisfy({ $0.burstMs <= $1.burstMs }) {
+        // Round robin and the fair scheduler get here too, but not by choosing the shortest job:
+        // every job got the CPU in turn, so the short ones were simply done first.
+        kind = policy == "rr" || policy == "fair"
+            ? "shortest first — not chosen that way: each job got the CPU in turn, so the short ones were done first"
+            : "shortest first"
     } else {
         kind = "not in arrival order: the first to arrive was not the first to finish"
     }
