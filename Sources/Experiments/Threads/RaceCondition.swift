@@ -61,6 +61,9 @@ private func runRaceCondition(_ run: RunContext) throws -> JSONObject {
     let lastWrite = Atomic<Int>(-1)
     let firstLost = Mutex<(read: Int?, write: Int?, overwrote: Int?)?>(nil)
     let lostWrites = Atomic<Int>(0)
+    // Increments done so far: what the counter would read if none had been lost. Drawn
+    // beside the counter, the gap between the two lines is the lost updates.
+    let incrementsDone = Atomic<Int>(0)
     @Sendable func read(_ lane: Lane, traced: Bool) -> (value: Int, seq: Int?) {
         let value = counter.load(ordering: .sequentiallyConsistent)
         guard traced else { return (value, nil) }
@@ -72,6 +75,7 @@ private func runRaceCondition(_ run: RunContext) throws -> JSONObject {
     /// happens — a blind write, as in the Python original).
     @Sendable func write(_ read: (value: Int, seq: Int?), _ lane: Lane, traced: Bool) {
         let value = read.value + 1
+        let done = incrementsDone.add(1, ordering: .sequentiallyConsistent).newValue
         let clean = counter.compareExchange(expected: read.value, desired: value, ordering: .sequentiallyConsistent).exchanged
         if !clean {
             counter.store(value, ordering: .sequentiallyConsistent)
@@ -83,7 +87,7 @@ private func runRaceCondition(_ run: RunContext) throws -> JSONObject {
         let seq = lane.write("counter", value, lost: !clean, overwrote: overwrote.flatMap { $0 >= 0 ? $0 : nil })
         if let seq { lastWrite.store(seq, ordering: .sequentiallyConsistent) }
         if !clean { firstLost.withLock { if $0 == nil { $0 = (read.seq, seq, overwrote) } } }
-        lane.counter("counter", value)
+        lane.emit("counter", ["name": "counter", "value": .int(value), "expected": .int(done)])
     }
 
     var threads: [TracedThread] = []
@@ -122,7 +126,7 @@ private func runRaceCondition(_ run: RunContext) throws -> JSONObject {
     for thread in threads { thread.join() }
     try run.check()
     let final = counter.load(ordering: .sequentiallyConsistent)
-    run.main.counter("counter", final)
+    run.main.emit("counter", ["name": "counter", "value": .int(final), "expected": .int(expected)])
     let lost = expected - final
     let how = controlled ? "under the controlled schedule the run" : natural ? "with natural interleaving (nothing forced) this run"
         : workers > 1 ? "with forced interleaving (every traced round, all read before any wrote) the run" : "with forced interleaving the run"
