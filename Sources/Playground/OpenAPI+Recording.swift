@@ -22,7 +22,7 @@ extension OpenAPI {
                 "summary": "Edit a run's title, description, tags or pinned flag (pinned runs are never evicted)",
                 "operationId": "editRun", "parameters": [runID],
                 "requestBody": ["required": true, "content": content("application/json", ref("RunPatch"))],
-                "responses": ["200": json("The run", ref("Run")), "400": problem, "404": problem, "415": problem, "500": problem],
+                "responses": ["200": json("The run", ref("Run")), "400": problem, "404": problem, "413": problem, "415": problem, "500": problem],
             ]
             paths["/api/runs/{id}"] = .object(run)
         }
@@ -35,7 +35,7 @@ extension OpenAPI {
                 "summary": "Pin a note to one event of the run", "operationId": "addNote", "parameters": [runID],
                 "requestBody": ["required": true, "content": content("application/json", ref("NoteRequest"))],
                 "responses": ["201": ["description": "Added", "headers": created, "content": content("application/json", ref("Note"))],
-                              "400": problem, "404": problem, "415": problem, "500": problem],
+                              "400": problem, "404": problem, "413": problem, "415": problem, "500": problem],
             ],
         ]
         paths["/api/runs/{id}/notes/{note}"] = ["delete": [
@@ -72,7 +72,7 @@ extension OpenAPI {
                               "400": problem,
                               "404": ["description": "A step names a run (or event) that is not there",
                                       "content": content("application/problem+json", ref("Problem"))],
-                              "415": problem, "500": problem],
+                              "413": problem, "415": problem, "500": problem],
             ],
         ]
         paths["/api/lessons/{id}"] = [
@@ -86,7 +86,7 @@ extension OpenAPI {
                 "responses": ["200": json("The lesson", ref("Lesson")), "400": problem,
                           "404": ["description": "No such lesson, or a step names a run (or event) that is not there",
                                   "content": content("application/problem+json", ref("Problem"))],
-                          "415": problem, "500": problem],
+                          "413": problem, "415": problem, "500": problem],
             ],
             "delete": [
                 "summary": "Delete a lesson (its runs stay)", "operationId": "deleteLesson", "parameters": [lessonID],

@@ -59,7 +59,7 @@ enum OpenAPI {
                             "tags": ["type": "array", "maxItems": 20, "items": ["type": "string", "minLength": 1, "maxLength": 40]], "pinned": ["type": "boolean"],
                         ]])],
                     "responses": ["200": ["description": "The run", "content": content("application/json", ref("Run"))],
-                                  "400": problem, "404": problem, "415": problem],
+                                  "400": problem, "404": problem, "413": problem, "415": problem],
                 ],
                 "delete": [
                     "summary": "Cancel a live run (202) or delete a finished one (204)", "operationId": "deleteRun",

@@ -208,7 +208,9 @@ public final class DiskRunStore: RunStore {
         let path = try tracePath(id)
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
-            if errno == ENOENT, run.eventCount == 0 { return BufferCursor([], from: 0) }
+            // No file yet: a live run whose writer has not flushed its first batch (it
+            // writes every 50 ms), so nothing of it is on disk to read.
+            if errno == ENOENT, run.eventCount == 0 || !run.status.isFinal { return BufferCursor([], from: 0) }
             throw StoreError(.io, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         return try FileCursor(fd: fd, from: seq)

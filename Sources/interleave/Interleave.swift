@@ -62,6 +62,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Directory of the viewer's static files (default: ./Public).") var publicDir: String?
     @Option(help: "Runs allowed at once; more get 429.") var maxRuns = 4
     @Option(help: "Milliseconds a run may take before it ends as timedOut.") var runDeadlineMs = 60_000
+    @Option(help: "Milliseconds a schedule=step run waits for its next step before it ends as timedOut.")
+    var stepIdleMs = 600_000
     @Option(help: "Milliseconds between heartbeats on idle event streams.") var heartbeatMs = 15_000
     @Flag(inversion: .prefixedNo, help: "Refuse (400) a run whose estimated duration reaches the run deadline.")
     var refuseLongRuns = true
@@ -81,6 +83,9 @@ struct Serve: ParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535 (got \(port))") }
         guard (1...64).contains(maxRuns) else { throw ValidationError("--max-runs must be between 1 and 64 (got \(maxRuns))") }
+        guard (100...3_600_000).contains(stepIdleMs) else {
+            throw ValidationError("--step-idle-ms must be between 100 and 3600000 (got \(stepIdleMs))")
+        }
         guard (100...3_600_000).contains(runDeadlineMs) else {
             throw ValidationError("--run-deadline-ms must be between 100 and 3600000 (got \(runDeadlineMs))")
         }
@@ -158,6 +163,7 @@ struct Serve: ParsableCommand {
         var playground = PlaygroundConfiguration()
         playground.maxRuns = maxRuns
         playground.runDeadlineMs = runDeadlineMs
+        playground.stepIdleTimeoutMs = stepIdleMs
         playground.refuseLongRuns = refuseLongRuns
         playground.heartbeatMs = heartbeatMs
         let security = SecurityConfiguration(token: resolvedToken,

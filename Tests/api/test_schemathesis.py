@@ -29,8 +29,10 @@ EXCLUDED_PATHS_REGEX = r"^/api/(lessons.*|runs/import|runs/\{id\}/notes.*)$"
 def server(tmp_path_factory):
     data = str(tmp_path_factory.mktemp("data"))
     binary = os.environ.get("INTERLEAVE_BIN", os.path.join(ROOT, ".build", "debug", "interleave"))
+    # --no-refuse-long-runs: with a 2 s deadline, default parameters the schema calls valid would
+    # otherwise be refused as too long (the estimate check has its own tests).
     process = subprocess.Popen([binary, "serve", "--port", "0", "--public-dir", os.path.join(ROOT, "Public"),
-                                "--run-deadline-ms", "2000", "--max-runs", "8", "--log-level", "warning",
+                                "--run-deadline-ms", "2000", "--no-refuse-long-runs", "--step-idle-ms", "2000", "--max-runs", "8", "--log-level", "warning",
                                 "--exit-on-stdin-close", "--data-dir", data],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
@@ -56,6 +58,7 @@ def test_schemathesis_finds_no_mismatch(server):
                  "--exclude-path-regex", EXCLUDED_PATHS_REGEX,
                  "--max-examples", "15", "--generation-deterministic", "--workers", "2",
                  "--request-timeout", "10", "--max-time", "60", "--no-color"]
+    arguments[1:1] = ["--config-file", os.path.join(ROOT, "Tests", "api", "schemathesis.toml")]
     try:
         result = subprocess.run(arguments, capture_output=True, text=True, timeout=180, cwd="/tmp")
     except subprocess.TimeoutExpired as expired:
