@@ -10,7 +10,7 @@ extension API {
     static func addScheduleRoutes(to router: inout Router, playground: Playground) {
         router.add("POST", "/api/runs/{id}/step") { request throws(Problem) in
             let id = request.pathParameters["id"]!
-            let object = try jsonObject(request, allowed: ["lane", "steps"])
+            let object = try Body.object(request, allowed: ["lane", "steps"])
             _ = try playground.snapshot(id)
             guard let schedule = playground.liveRun(id)?.execution.control.schedule, schedule.mode == .step else {
                 throw Problem(status: 409, title: "Not a stepped run",
@@ -19,14 +19,14 @@ extension API {
             }
             let lane = object["lane"]
             if let lane, lane.stringValue == nil {
-                throw invalid("lane must be the name of a lane that can go (a string)", field: "lane")
+                throw Body.invalid("lane must be the name of a lane that can go (a string)", field: "lane")
             }
             var steps = 1
             if let value = object["steps"] {
                 guard let count = value.intValue, (1...10_000).contains(count) else {
-                    throw invalid("steps must be an integer between 1 and 10000 (got \(value.jsonString.prefix(40)))", field: "steps")
+                    throw Body.invalid("steps must be an integer between 1 and 10000 (got \(value.jsonString.prefix(40)))", field: "steps")
                 }
-                guard lane == nil else { throw invalid("give either lane or steps, not both", field: "steps") }
+                guard lane == nil else { throw Body.invalid("give either lane or steps, not both", field: "steps") }
                 steps = count
             }
             // The run may still be getting to its next point (a step just taken elsewhere).
@@ -47,27 +47,27 @@ extension API {
         }
 
         router.add("POST", "/api/explore") { request throws(Problem) in
-            let object = try jsonObject(request, allowed: ["experiment", "params", "seeds", "firstSeed"])
+            let object = try Body.object(request, allowed: ["experiment", "params", "seeds", "firstSeed"])
             guard let experimentID = object["experiment"]?.stringValue else {
-                throw invalid("experiment must name a thread experiment, e.g. \"race-condition\"", field: "experiment")
+                throw Body.invalid("experiment must name a thread experiment, e.g. \"race-condition\"", field: "experiment")
             }
             guard let experiment = Catalog.experiment(experimentID) else {
                 throw Problem.unknownExperiment(experimentID, field: "experiment")
             }
             guard ScheduleParameters.controllable.contains(experiment.id) else {
                 let known = ScheduleParameters.controllable.sorted().joined(separator: ", ")
-                throw invalid("\(experiment.id) cannot run under a controlled schedule; these can: \(known)", field: "experiment")
+                throw Body.invalid("\(experiment.id) cannot run under a controlled schedule; these can: \(known)", field: "experiment")
             }
             var supplied = object["params"]?.objectValue ?? [:]
             if let params = object["params"], params.objectValue == nil, params != .null {
-                throw invalid("params must be an object (got \(params.typeName))", field: "params")
+                throw Body.invalid("params must be an object (got \(params.typeName))", field: "params")
             }
             supplied["schedule"] = "free"  // each explored run gets its own seeded schedule
             let params: Parameters
             do throws(ParameterError) {
                 params = try experiment.resolve(.object(supplied))
             } catch {
-                throw invalid(error.detail, field: error.parameter.map { "params.\($0)" } ?? "params")
+                throw Body.invalid(error.detail, field: error.parameter.map { "params.\($0)" } ?? "params")
             }
             let seeds = try integer(object["seeds"], "seeds", 1...1000, default: 100)
             let firstSeed = try integer(object["firstSeed"], "firstSeed", 0...2_000_000_000, default: 1)
@@ -95,34 +95,13 @@ extension API {
 
     private static let explorations = Mutex(0)
 
-    private static func jsonObject(_ request: Request, allowed: Set<String>) throws(Problem) -> JSONObject {
-        let body: JSONValue
-        do {
-            body = request.body.isEmpty ? .object([:]) : try JSONParser.parse(request.body)
-        } catch {
-            throw Problem.badRequest("the body is not valid JSON: \(error)", title: "Invalid JSON", slug: "invalid-json")
-        }
-        guard let object = body.objectValue else {
-            throw Problem.badRequest("the body must be a JSON object (got \(body.typeName))", title: "Invalid request", slug: "invalid-request")
-        }
-        for key in object.keys where !allowed.contains(key) {
-            throw invalid("unknown field \"\(key.prefix(80))\"; allowed: \(allowed.sorted().joined(separator: ", "))",
-                          field: String(key.prefix(80)))
-        }
-        return object
-    }
-
     private static func integer(_ value: JSONValue?, _ name: String, _ range: ClosedRange<Int>, default fallback: Int) throws(Problem) -> Int {
         guard let value else { return fallback }
         guard let int = value.intValue, range.contains(int) else {
-            throw invalid("\(name) must be an integer between \(range.lowerBound) and \(range.upperBound) (got \(value.jsonString.prefix(40)))",
+            throw Body.invalid("\(name) must be an integer between \(range.lowerBound) and \(range.upperBound) (got \(value.jsonString.prefix(40)))",
                           field: name)
         }
         return int
-    }
-
-    private static func invalid(_ detail: String, field: String) -> Problem {
-        Problem.badRequest(detail, title: "Invalid request", slug: "invalid-request", extra: ["field": .string(field)])
     }
 }
 
