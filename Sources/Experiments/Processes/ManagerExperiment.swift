@@ -135,22 +135,6 @@ private func managerSummary(_ run: RunContext, report: JSONObject, processes: In
 
 // MARK: The manager and its clients
 
-/// One JSON line on a socket; false if the other end is gone.
-private func sendLine(_ fd: Int32, _ message: JSONObject) -> Bool {
-    var writer = JSONWriter(capacity: 96)
-    writer.write(.object(message))
-    writer.bytes.append(0x0A)
-    let bytes = writer.bytes
-    var offset = 0
-    while offset < bytes.count {
-        let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-        if sent < 0 && errno == EINTR { continue }
-        if sent <= 0 { return false }
-        offset += sent
-    }
-    return true
-}
-
 /// `manager`: the server process. Holds `count`; serves get / set / acquire / release
 /// from `--workers` proxies on fds 5, 6, …; exits when every proxy has hung up and
 /// reports the final value to the parent.
@@ -179,12 +163,12 @@ private func sendLine(_ fd: Int32, _ message: JSONObject) -> Bool {
         case "hello":
             if together {
                 hellos.append(index)
-                if hellos.count == count { for waiter in hellos { _ = sendLine(Int32(5 + waiter), ["go": true]) } }
+                if hellos.count == count { for waiter in hellos { _ = sendJSONLine(Int32(5 + waiter), ["go": true]) } }
             } else {
-                _ = sendLine(fd, ["go": true])
+                _ = sendJSONLine(fd, ["go": true])
             }
         case "get":
-            _ = sendLine(fd, ["value": .int(value), "version": .int(version), "atNs": .int(Int(interleave_monotonic_ns()))])
+            _ = sendJSONLine(fd, ["value": .int(value), "version": .int(version), "atNs": .int(Int(interleave_monotonic_ns()))])
         case "set":
             let lost = request["version"]?.intValue != version
             if lost { overwrites += 1 }
@@ -194,18 +178,18 @@ private func sendLine(_ fd: Int32, _ message: JSONObject) -> Bool {
             lastWriter = request["key"]?.stringValue
             var reply: JSONObject = ["lost": .bool(lost), "atNs": .int(Int(interleave_monotonic_ns()))]
             if let overwrote { reply["overwrote"] = .string(overwrote) }
-            _ = sendLine(fd, reply)
+            _ = sendJSONLine(fd, reply)
             lane.counter("count", value)
         case "acquire":
             if holder == nil {
                 holder = index
-                _ = sendLine(fd, ["granted": true, "waited": false])
+                _ = sendJSONLine(fd, ["granted": true, "waited": false])
             } else {
                 waiting.append(index)
             }
         case "release":
             holder = waiting.isEmpty ? nil : waiting.removeFirst()
-            if let next = holder { _ = sendLine(Int32(5 + next), ["granted": true, "waited": true]) }
+            if let next = holder { _ = sendJSONLine(Int32(5 + next), ["granted": true, "waited": true]) }
         default:
             break
         }
@@ -250,7 +234,7 @@ private func sendLine(_ fd: Int32, _ message: JSONObject) -> Bool {
     let reader = Worker.LineReader(fd: 5)
     lane.start()
     func call(_ request: JSONObject) -> JSONObject? {
-        guard sendLine(5, request) else { return nil }
+        guard sendJSONLine(5, request) else { return nil }
         return reader.next()
     }
     guard call(["op": "hello"]) != nil else { return 7 }
@@ -274,7 +258,7 @@ private func sendLine(_ fd: Int32, _ message: JSONObject) -> Bool {
         lane.emit("var.write", atNs: set["atNs"]?.intValue.map { UInt64($0) }, fields)
         if locked {
             lane.emit("lock.release", ["lock": "manager-lock"])
-            guard sendLine(5, ["op": "release"]) else { return 7 }
+            guard sendJSONLine(5, ["op": "release"]) else { return 7 }
         }
     }
     lane.end()

@@ -65,21 +65,7 @@ public final class ChildProcess: Sendable {
     /// Sends one NDJSON line to the child's stdin; false if the child is gone.
     @discardableResult
     public func send(_ message: JSONObject) -> Bool {
-        var writer = JSONWriter(capacity: 128)
-        writer.write(.object(message))
-        writer.bytes.append(0x0A)
-        let bytes = writer.bytes
-        return input.withLock { fd in
-            guard fd >= 0 else { return false }
-            var offset = 0
-            while offset < bytes.count {
-                let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-                if sent < 0 && errno == EINTR { continue }
-                if sent <= 0 { return false }
-                offset += sent
-            }
-            return true
-        }
+        input.withLock { fd in fd >= 0 && sendJSONLine(fd, message) }
     }
 
     /// Closes the child's stdin: it reads EOF (a pool worker then exits).
