@@ -73,19 +73,30 @@ private func runRaceCondition(_ run: RunContext) throws -> JSONObject {
     /// Writes `read.value + 1`. If another write landed since the read, this one
     /// overwrites it: the other's update is lost (the compare tells, the store still
     /// happens — a blind write, as in the Python original).
+    // Traced writes land and are recorded one at a time, so a write that lost an update always
+    // finds the write it overwrote already recorded (its seq in lastWrite). The reads are not
+    // ordered by this, so what is lost is still decided by who read what.
+    let traceOrder = Mutex(())
     @Sendable func write(_ read: (value: Int, seq: Int?), _ lane: Lane, traced: Bool) {
         let value = read.value + 1
         let done = incrementsDone.add(1, ordering: .sequentiallyConsistent).newValue
-        let clean = counter.compareExchange(expected: read.value, desired: value, ordering: .sequentiallyConsistent).exchanged
-        if !clean {
-            counter.store(value, ordering: .sequentiallyConsistent)
-            lostWrites.add(1, ordering: .relaxed)
+        @Sendable func land() -> Bool {
+            let clean = counter.compareExchange(expected: read.value, desired: value, ordering: .sequentiallyConsistent).exchanged
+            if !clean {
+                counter.store(value, ordering: .sequentiallyConsistent)
+                lostWrites.add(1, ordering: .relaxed)
+            }
+            return clean
         }
-        guard traced else { return }
-        lane.emit("log", ["message": .string("write counter = \(value)"), "op": "write", "value": .int(value)])
-        let overwrote = clean ? nil : lastWrite.load(ordering: .sequentiallyConsistent)
-        let seq = lane.write("counter", value, lost: !clean, overwrote: overwrote.flatMap { $0 >= 0 ? $0 : nil })
-        if let seq { lastWrite.store(seq, ordering: .sequentiallyConsistent) }
+        guard traced else { _ = land(); return }
+        let (clean, seq, overwrote): (Bool, Int?, Int?) = traceOrder.withLock { _ in
+            let clean = land()
+            lane.emit("log", ["message": .string("write counter = \(value)"), "op": "write", "value": .int(value)])
+            let overwrote = clean ? nil : lastWrite.load(ordering: .sequentiallyConsistent)
+            let seq = lane.write("counter", value, lost: !clean, overwrote: overwrote.flatMap { $0 >= 0 ? $0 : nil })
+            if let seq { lastWrite.store(seq, ordering: .sequentiallyConsistent) }
+            return (clean, seq, overwrote)
+        }
         if !clean { firstLost.withLock { if $0 == nil { $0 = (read.seq, seq, overwrote) } } }
         lane.emit("counter", ["name": "counter", "value": .int(value), "expected": .int(done)])
     }
