@@ -37,4 +37,50 @@ import Tracing
         let mainEnd = events.of("lane.end").first { $0.lane == "main" }!.seq
         #expect(ends.allSatisfy { $0.seq > mainEnd })
     }
+
+    /// 004 day36: main joins only the non-daemon threads; when they have ended the program
+    /// ends, and the daemons still working are cut off. Daemons that work 10 s cannot finish
+    /// first, so which ones are cut off is fixed by construction.
+    @Test func mixedDaemonsAreCutOffWhenTheNonDaemonThreadsEnd() throws {
+        let (outcome, events) = try runThreadsExperiment(
+            "threads", ["count": 2, "workMs": 5, "daemons": 2, "daemonWorkMs": 10_000])
+        #expect(outcome.status == .completed)
+        let joins = events.of("io.begin").filter { $0.string("op") == "join" }.compactMap { $0.string("thread") }
+        #expect(joins == ["thread-1", "thread-2"], "main joins only the non-daemon threads")
+        let ends = events.of("lane.end")
+        for name in ["thread-1", "thread-2"] {
+            #expect(ends.first { $0.lane == name }?.fields["cutOff"] == nil)
+        }
+        let mainEnd = try #require(ends.first { $0.lane == "main" }).seq
+        for name in ["daemon-1", "daemon-2"] {
+            let end = try #require(ends.first { $0.lane == name })
+            #expect(end.fields["cutOff"] == true && end.string("reason") == "runEnded")
+            #expect(end.seq > mainEnd, "cut off only after the program (main) ended")
+        }
+        #expect(outcome.summary["stillRunningAtMainEnd"] == 2)
+        #expect(outcome.summary["daemons"] == 2)
+        #expect(outcome.summary["cutOff"] == ["daemon-1", "daemon-2"])
+        let verdict = outcome.summary["verdict"]?.stringValue ?? ""
+        #expect(verdict.contains("Main joined 2 non-daemon threads") && verdict.contains("2 of 2 daemon threads were still working"))
+        #expect(events.of("insight").contains { $0.string("text")?.contains("cut off") == true })
+        #expect(events.everyLaneEnded)
+    }
+
+    /// Whatever the race between short daemons and the non-daemon threads, the verdict's
+    /// figures are the trace's: each daemon the summary says was cut off ends cut off, each
+    /// it says finished ends normally.
+    @Test func mixedDaemonVerdictMatchesWhatTheLanesDid() throws {
+        for _ in 0..<3 {
+            let (outcome, events) = try runThreadsExperiment(
+                "threads", ["count": 1, "workMs": 2, "daemons": 3, "daemonWorkMs": 2])
+            #expect(outcome.status == .completed)
+            let cutOff = Set(outcome.summary["cutOff"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            let finished = Set(outcome.summary["daemonsFinished"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            #expect(cutOff.union(finished) == ["daemon-1", "daemon-2", "daemon-3"] && cutOff.isDisjoint(with: finished))
+            let endedCutOff = Set(events.of("lane.end").filter { $0.fields["cutOff"] == true }.map(\.lane))
+            #expect(endedCutOff == cutOff)
+            #expect(outcome.summary["stillRunningAtMainEnd"]?.intValue == cutOff.count)
+            #expect(outcome.summary["verdict"]?.stringValue?.contains("\(cutOff.count) of 3 daemon threads") == true)
+        }
+    }
 }
