@@ -49,4 +49,30 @@ import Tracing
         #expect(events.of("deadlock.detected").isEmpty)
         #expect(events.of("deadlock.potential").count == 1, "three forks taken in a circular order")
     }
+
+    /// 004: "递归锁互斥锁都可能死锁" — recursive forks deadlock in the crossed order just the same.
+    @Test(arguments: [2, 3])
+    func naiveWithRLocksStillDeadlocks(philosophers: Int) throws {
+        let (outcome, events) = try runThreadsExperiment(
+            "deadlock", ["philosophers": .int(philosophers), "strategy": "naive", "holdMs": 0, "lockKind": "rlock"])
+        #expect(outcome.status == .deadlocked)
+        let cycle = try #require(events.of("deadlock.detected").first?.fields["cycle"]?.arrayValue)
+        #expect(cycle.count == philosophers)
+        // They are RLocks: every acquire reports its depth (each fork taken once, depth 1).
+        let acquires = events.of("lock.acquire").filter { $0.lane.hasPrefix("philosopher-") }
+        #expect(acquires.count == philosophers && acquires.allSatisfy { $0.int("depth") == 1 })
+        #expect(outcome.summary["lockKind"] == "rlock" && outcome.summary["deadlocked"] == true)
+        let verdict = outcome.summary["verdict"]?.stringValue ?? ""
+        #expect(verdict.contains("RLocks") && verdict.contains("\(philosophers)-edge wait-for cycle"))
+        #expect(verdict.contains("\(philosophers) of \(philosophers) philosophers held a fork"))
+        #expect(events.everyLaneEnded)
+    }
+
+    @Test func orderedWithRLocksFinishes() throws {
+        let (outcome, _) = try runThreadsExperiment(
+            "deadlock", ["philosophers": 3, "strategy": "ordered", "holdMs": 1, "lockKind": "rlock"])
+        #expect(outcome.status == .completed)
+        #expect(outcome.summary["mealsEaten"] == 3)
+        #expect(outcome.summary["verdict"]?.stringValue?.contains("RLocks") == true)
+    }
 }

@@ -21,7 +21,11 @@ extension Experiment {
             left fork back when the right one is busy (lock.timeout with tryLock) and retries after a \
             staggered back-off; timeout waits at most timeoutMs for the right fork (lock.timeout), \
             then backs off the same way. deadlock.potential marks every run in which locks were \
-            taken in conflicting orders, even when it finished — as ThreadSanitizer warns.
+            taken in conflicting orders, even when it finished — as ThreadSanitizer warns. With \
+            lockKind=rlock the forks are recursive locks (threading.RLock) and naive deadlocks just \
+            the same: an RLock lets the thread that holds it take it again, never a neighbour, so \
+            the circle of waits closes as before (递归锁互斥锁都可能死锁 — only one single RLock \
+            for everything, 只要是1把锁, can never deadlock).
             """,
         parameters: [
             .integer("philosophers", 2...16, default: 2, "Philosophers (threads), and as many forks (locks)."),
@@ -30,6 +34,8 @@ extension Experiment {
             .integer("holdMs", 0...10_000, default: 100, "How long a philosopher holds its left fork before reaching for the right one, and how long it eats."),
             .integer("timeoutMs", 0...10_000, default: 300, "timeout strategy: how long to wait for the right fork."),
             .integer("meals", 1...20, default: 1, "Meals each philosopher eats (ordered, trylock, timeout)."),
+            .choice("lockKind", ["lock", "rlock"], default: "lock",
+                    "What each fork is: threading.Lock (lock) or threading.RLock (rlock), which its holder may take again."),
         ],
         body: runDeadlock
     )
@@ -41,13 +47,15 @@ private func runDeadlock(_ run: RunContext) throws -> JSONObject {
     let holdMs = run.params.int("holdMs")
     let timeoutMs = run.params.int("timeoutMs")
     let meals = run.params.int("meals")
+    let recursive = run.params.string("lockKind") == "rlock"
+    let kind = recursive ? "RLock" : "Lock"
     let detector = run.deadlockDetector
-    let forks = (1...count).map { TracedLock("fork-\($0)", detector: detector) }
+    let forks = (1...count).map { TracedLock("fork-\($0)", recursive: recursive, detector: detector) }
     // Everyone holds the left fork before anyone reaches right, on the first attempt.
     let allHoldLeft = Rendezvous(parties: count, control: run.control)
     let retries = Atomic<Int>(0)
     let eaten = Atomic<Int>(0)
-    run.main.log("\(count) philosophers, \(count) forks; strategy \(strategy)")
+    run.main.log("\(count) philosophers, \(count) forks, each fork = threading.\(kind)(); strategy \(strategy)")
 
     @Sendable func eat(_ lane: Lane) throws(RunInterrupted) {
         lane.log("eating")
@@ -106,20 +114,22 @@ private func runDeadlock(_ run: RunContext) throws -> JSONObject {
     for thread in threads { thread.join() }
     let potentials = detector.potentialDeadlocks
     var summary: JSONObject = [
-        "philosophers": .int(count), "strategy": .string(strategy),
+        "philosophers": .int(count), "strategy": .string(strategy), "lockKind": .string(recursive ? "rlock" : "lock"),
         "mealsEaten": .int(eaten.load(ordering: .relaxed)), "mealsPlanned": .int(count * meals),
         "retries": .int(retries.load(ordering: .relaxed)),
         "potentialDeadlocks": .array(potentials.map { JSONValue($0) }),
     ]
     if let cycle = detector.detectedCycle {
         let waits = run.recorded(["lock.wait"]) { $0.lane.hasPrefix("philosopher-") }
-        run.main.insight("Every philosopher holds its left fork (green) and waits for its right one (red WAIT), which the next philosopher holds: the waits close a circle, so nobody can go on.",
+        run.main.insight("Every philosopher holds its left fork (green) and waits for its right one (red WAIT), which the next philosopher holds: the waits close a circle, so nobody can go on\(recursive ? " — recursive or not: an RLock lets only its own holder take it again" : "").",
                          refs: waits.map(\.seq) + [run.firstSeq("deadlock.detected")], kind: .problem)
         summary["deadlocked"] = true
         summary["cycle"] = .array(cycle.map {
             ["lane": .string($0.lane), "waitsFor": .string($0.waitsFor), "heldBy": .string($0.heldBy)]
         })
-        summary["verdict"] = .string("Every philosopher held its left fork and waited for its right: a \(cycle.count)-edge wait-for cycle, detected at once; all \(count) threads were released and ended.")
+        let held = Set(run.recorded(["lock.acquire"]) { $0.lane.hasPrefix("philosopher-") }.map(\.lane)).count
+        let kinds = recursive ? "RLocks (recursive locks)" : "Locks"
+        summary["verdict"] = .string("With \(kinds) as forks, \(held) of \(count) philosophers held a fork and waited for the next: a \(cycle.count)-edge wait-for cycle, detected at once\(recursive ? " — being recursive did not help, a neighbour is another thread" : ""); all \(count) threads were released and ended.")
         return summary
     }
     try run.check()
@@ -129,6 +139,10 @@ private func runDeadlock(_ run: RunContext) throws -> JSONObject {
         let last = "philosopher-\(count)"
         run.main.insight("\(last) takes fork-1 before fork-\(count), the same global order as everyone else: no one can hold one fork while its neighbour holds the other, so no circle of waits forms.",
                          refs: [run.firstSeq("lock.acquire", lane: last)], kind: .success)
+    case "naive":
+        let meals = run.recorded(["log"]) { $0.string("message") == "eating" }.prefix(count)
+        run.main.insight("Each philosopher got both forks before a neighbour took one of them: no circle of waits closed this time — by the order the steps ran in, not by design.",
+                         refs: meals.map(\.seq), kind: .info)
     default:
         let gaveUp = run.recorded(["lock.timeout"]).prefix(3)
         run.main.insight(gaveUp.isEmpty
@@ -136,14 +150,17 @@ private func runDeadlock(_ run: RunContext) throws -> JSONObject {
             : "The right fork was busy: \(gaveUp.first!.lane) gave its left fork back instead of waiting on (◆), which breaks the circle of waits.",
             refs: gaveUp.map(\.seq), kind: .success)
     }
+    let ate = eaten.load(ordering: .relaxed)
     let inversions = potentials.isEmpty ? "no lock-order inversion" : "\(potentials.count) lock-order inversion(s) flagged as potential deadlocks"
     let verdict = switch strategy {
     case "ordered":
-        "Taking the lower-numbered fork first, \(count) philosophers ate \(count * meals) meals with no deadlock and \(inversions)."
+        "Taking the lower-numbered fork first, \(count) philosophers (forks: \(kind)s) ate \(ate) of \(count * meals) meals with no deadlock and \(inversions)."
+    case "naive":
+        "Left fork then right, with \(kind)s, and this schedule closed no cycle: \(ate) of \(count * meals) meals eaten, \(inversions)\(potentials.isEmpty ? "" : " — another order of the same steps can deadlock")."
     case "trylock":
-        "With try-lock, \(retries.load(ordering: .relaxed)) busy right forks made philosophers give back their left fork and retry; all \(count * meals) meals eaten, no deadlock, \(inversions)."
+        "With try-lock on \(kind)s, \(retries.load(ordering: .relaxed)) busy right forks made philosophers give back their left fork and retry; \(ate) of \(count * meals) meals eaten, no deadlock, \(inversions)."
     default:
-        "With a \(timeoutMs) ms timeout, \(retries.load(ordering: .relaxed)) waits for a right fork gave up and released the left fork; all \(count * meals) meals eaten, no deadlock, \(inversions)."
+        "With a \(timeoutMs) ms timeout on \(kind)s, \(retries.load(ordering: .relaxed)) waits for a right fork gave up and released the left fork; \(ate) of \(count * meals) meals eaten, no deadlock, \(inversions)."
     }
     summary["verdict"] = .string(verdict)
     return summary
