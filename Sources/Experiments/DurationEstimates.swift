@@ -26,7 +26,7 @@ enum DurationEstimates {
     static let table: [String: @Sendable (Parameters) -> DurationEstimate] = [
         "thread-pool": { p in
             let durations = jittered(p, "taskMs", count: p.int("tasks"))
-            let serial = p.string("mode") == "sync"
+            let serial = p.string("mode") == "sync" || p.bool("lock")
             let ms = serial ? durations.reduce(0, +) : listSchedule(durations, workers: p.int("workers"))
             return .init(ms: ms, parameters: ["tasks", "taskMs", "workers"],
                          reason: "\(p.int("tasks")) tasks of about \(p.int("taskMs")) ms \(serial ? "one at a time" : "on \(p.int("workers")) workers")")

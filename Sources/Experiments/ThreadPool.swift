@@ -21,7 +21,13 @@ extension Experiment {
             result before submitting the next, so only one worker is ever busy and the run takes \
             T × taskMs. The notes' locked pool (000 §7: a lock held around print and sleep in every \
             task) shows its output in order 0…9, but that is not promised: the lock serialises the \
-            tasks, not the order the workers take it (Python here printed 0,1,2,4,3,6,5,8,7,9).
+            tasks, not the order the workers take it (Python here printed 0,1,2,4,3,6,5,8,7,9). \
+            With lock, every task holds that one shared lock around its print and sleep: the \
+            workers still take tasks in parallel, but only one at a time gets inside the lock \
+            (lock.acquire … lock.release), the others wait for it (red WAIT), so the tasks run one \
+            after another and the pool is no faster than a single thread. A lock does not queue \
+            its waiters: a worker that has just released it may take it again for its next task \
+            before the waiting one wakes, so the printed order can differ from 0, 1, 2 ….
             """,
         parameters: [
             .integer("workers", 1...64, default: 4, "Worker threads in the pool (max_workers)."),
@@ -32,6 +38,7 @@ extension Experiment {
             .integer("jitterPct", 0...100, default: 50,
                      "Each task's duration varies by up to ± this percent, from a seeded sequence, so completion order differs from submit order."),
             .integer("seed", 0...1_000_000, default: 1, "Seed of the duration sequence; the same seed gives the same durations."),
+            .boolean("lock", default: false, "Every task holds one shared threading.Lock around its print and sleep (000 §7)."),
         ],
         body: runThreadPool
     )
@@ -52,17 +59,34 @@ private func runThreadPool(_ run: RunContext) throws -> JSONObject {
     let workers = run.params.int("workers")
     let tasks = run.params.int("tasks")
     let mode = run.params.string("mode")
+    let locked = run.params.bool("lock")
     let durations = taskDurations(count: tasks, baseMs: run.params.int("taskMs"),
                                   jitterPct: run.params.int("jitterPct"), seed: run.params.int("seed"))
     let main = run.main
-    main.log("ThreadPoolExecutor(max_workers=\(workers)); \(tasks) tasks; mode \(mode)")
+    main.log("ThreadPoolExecutor(max_workers=\(workers)); \(tasks) tasks; mode \(mode)\(locked ? "; lock = threading.Lock() held around each task's print and sleep" : "")")
     let pool = TaskPool(context: run, workers: workers)
     let workerTids = Mutex<Set<Int32>>([])
+    let lock = locked ? TracedLock("lock", detector: run.deadlockDetector) : nil
+    // The tasks' print(i), in the order they happened.
+    let printed = Mutex<[Int]>([])
 
     @Sendable func work(_ index: Int) -> TaskPool.Work {
         { lane in
             workerTids.withLock { _ = $0.insert(interleave_tid()) }
-            try run.sleep(ms: durations[index], on: lane)
+            if let lock {
+                try lock.acquire(on: lane)
+                do {
+                    printed.withLock { $0.append(index) }
+                    lane.log("print(\(index))")
+                    try run.sleep(ms: durations[index], on: lane)
+                } catch {
+                    lock.release(on: lane)
+                    throw error
+                }
+                lock.release(on: lane)
+            } else {
+                try run.sleep(ms: durations[index], on: lane)
+            }
             return .string("task \(index) done by \(lane.name) in \(durations[index]) ms")
         }
     }
@@ -97,24 +121,82 @@ private func runThreadPool(_ run: RunContext) throws -> JSONObject {
     poolInsights(run, workers: workers, tasks: tasks, mode: mode)
     let totalMs = durations.reduce(0, +)
     let longest = durations.max() ?? 0
-    let idealMs = mode == "sync" ? Double(totalMs) : max(Double(totalMs) / Double(workers), Double(longest))
+    let serial = mode == "sync" || locked
+    let idealMs = serial ? Double(totalMs) : max(Double(totalMs) / Double(workers), Double(longest))
     let speedup = wallMs > 0 ? Double(totalMs) / wallMs : 0
+    // The verdict states the rounded figure the summary carries, so the two always agree.
+    let rounded = (speedup * 100).rounded() / 100
     let distinct = workerTids.withLock { $0.count }
+    let pace = rounded > 1
+        ? "\(format(rounded))× faster than one after another"
+        : "a speedup of \(format(rounded))×, no faster than one after another"
+    var summary: JSONObject = [
+        "workers": .int(workers), "tasks": .int(tasks), "mode": .string(mode), "lock": .bool(locked),
+        "workMs": .int(totalMs), "wallMs": .double(wallMs), "idealMs": .double(idealMs),
+        "speedup": .double(rounded), "distinctThreads": .int(distinct),
+        "results": .array(results),
+    ]
+    var lockText = ""
+    if locked {
+        let facts = lockFacts(run, printed: printed.withLock { $0 })
+        lockInsights(run, facts)
+        summary["insideLockAtOnce"] = .int(facts.maxInside)
+        summary["lockWaits"] = .int(facts.waits)
+        summary["printOrder"] = JSONValue(facts.order)
+        let inOrder = facts.order == facts.order.sorted()
+        let shown = facts.order.prefix(12).map(String.init).joined(separator: ",") + (facts.order.count > 12 ? ",…" : "")
+        lockText = tasks == 0 ? "" : "; with the lock, at most \(facts.maxInside) task\(facts.maxInside == 1 ? "" : "s") at a time \(facts.maxInside == 1 ? "was" : "were") inside it (\(facts.waits) wait\(facts.waits == 1 ? "" : "s") for it) and they printed \(shown)\(inOrder ? ", in submit order this time" : ", not in submit order")"
+    }
     let verdict = switch mode {
     case _ where tasks == 0:
         "No tasks were submitted: the \(workers) workers had nothing to run."
+    case _ where totalMs == 0:
+        "\(workers) worker threads ran \(tasks) tasks of 0 ms in \(format(wallMs)) ms on \(distinct) distinct threads: no work to overlap, so no speedup to measure\(lockText)."
     case "sync":
-        "Synchronous publishing ran \(tasks) tasks one at a time in \(Int(wallMs)) ms: \(workers) workers but a speedup of only \(format(speedup))×."
+        "Synchronous publishing ran \(tasks) tasks one at a time in \(Int(wallMs)) ms: \(workers) workers but a speedup of only \(format(rounded))×\(lockText)."
     default:
-        "\(workers) worker threads ran \(tasks) tasks (\(totalMs) ms of work) in \(Int(wallMs)) ms: \(format(speedup))× faster than one after another, on \(distinct) distinct threads."
+        "\(workers) worker threads ran \(tasks) tasks (\(totalMs) ms of work) in \(Int(wallMs)) ms: \(pace), on \(distinct) distinct threads\(lockText)."
     }
-    return [
-        "verdict": .string(verdict),
-        "workers": .int(workers), "tasks": .int(tasks), "mode": .string(mode),
-        "workMs": .int(totalMs), "wallMs": .double(wallMs), "idealMs": .double(idealMs),
-        "speedup": .double((speedup * 100).rounded() / 100), "distinctThreads": .int(distinct),
-        "results": .array(results),
-    ]
+    summary["verdict"] = .string(verdict)
+    return summary
+}
+
+/// What the trace says the lock did: the most tasks inside it at once (from the
+/// acquires and releases in order), how many acquires had to wait, and the print order.
+private struct LockFacts {
+    var maxInside = 0
+    var waits = 0
+    var order: [Int] = []
+}
+
+private func lockFacts(_ run: RunContext, printed: [Int]) -> LockFacts {
+    var facts = LockFacts(order: printed)
+    var inside = 0
+    for event in run.recorded(["lock.acquire", "lock.release", "lock.wait"]) where event.string("lock") == "lock" {
+        switch event.type {
+        case "lock.acquire": inside += 1; facts.maxInside = max(facts.maxInside, inside)
+        case "lock.release": inside -= 1
+        default: facts.waits += 1
+        }
+    }
+    return facts
+}
+
+private func lockInsights(_ run: RunContext, _ facts: LockFacts) {
+    guard let wait = run.recorded(["lock.wait"]).first else { return }
+    let holder = wait.string("heldBy") ?? "another worker"
+    let release = run.firstSeq("lock.release") { $0.seq > wait.seq && $0.lane == holder }
+    let granted = run.firstSeq("lock.acquire", lane: wait.lane) { $0.seq > wait.seq }
+    run.main.insight("\(wait.lane) has its task but waits for the lock (red WAIT) while \(holder) holds it: only one task at a time is inside, so the \(facts.waits) waits line the tasks up one after another.",
+                     refs: [run.lastSeq("lock.acquire", lane: holder) { $0.seq < wait.seq }, wait.seq, release, granted], kind: .problem)
+    // The first task printed out of submit order, if any.
+    let order = facts.order
+    if let slot = order.indices.dropFirst().first(where: { order[$0] < order[$0 - 1] }) {
+        let prints = run.recorded(["log"]) { $0.string("message")?.hasPrefix("print(") == true }
+        let pair = prints.filter { [order[slot - 1], order[slot]].map { "print(\($0))" }.contains($0.string("message")) }
+        run.main.insight("print(\(order[slot - 1])) came before print(\(order[slot])): the lock let whoever took it first in, not the lower task number — nothing promises the order 0, 1, 2 ….",
+                         refs: pair.map(\.seq), kind: .order)
+    }
 }
 
 func format(_ value: Double) -> String {

@@ -66,4 +66,31 @@ import Tracing
         #expect(outcome.status == .cancelled)
         #expect(outcome.summary["durationMs"]!.doubleValue! < 10_000)
     }
+
+    /// 000 §7: one lock around every task's print and sleep serialises the tasks; the
+    /// verdict's figures are the trace's.
+    @Test(arguments: ["submit", "map"])
+    func lockLetsOneTaskInAtATime(mode: String) throws {
+        let (outcome, events) = try run(["workers": 3, "tasks": 6, "taskMs": 3, "jitterPct": 0, "mode": .string(mode), "lock": true])
+        #expect(outcome.status == .completed)
+        // Replay the lock's events in order: never two holders.
+        var inside = 0, most = 0
+        for event in events where event.string("lock") == "lock" {
+            if event.type == "lock.acquire" { inside += 1; most = max(most, inside) }
+            if event.type == "lock.release" { inside -= 1 }
+        }
+        #expect(most == 1 && inside == 0)
+        #expect(outcome.summary["insideLockAtOnce"] == 1)
+        #expect(outcome.summary["lockWaits"]?.intValue == events.of("lock.wait").count)
+        // print(i) happens inside the lock; the summary's order is the trace's order.
+        let printed = events.of("log").compactMap { $0.string("message") }.filter { $0.hasPrefix("print(") }
+        let order = outcome.summary["printOrder"]?.arrayValue?.compactMap(\.intValue) ?? []
+        #expect(printed == order.map { "print(\($0))" })
+        #expect(order.sorted() == Array(0..<6))
+        let verdict = outcome.summary["verdict"]?.stringValue ?? ""
+        #expect(verdict.contains("at most 1 task at a time was inside it"))
+        #expect(verdict.contains(order.map(String.init).joined(separator: ",")))
+        #expect(verdict.contains(order == order.sorted() ? "in submit order this time" : "not in submit order"))
+        #expect(events.everyLaneEnded)
+    }
 }
