@@ -18,7 +18,11 @@ extension Experiment {
             greenlet does for CPython) — but these are Swift functions, not Python generators or \
             greenlets: an emulation of the mechanisms, labelled as one. Arrows are hand-offs of the \
             thread. generator: main calls next() on work1, work2… in turn; each runs to its yield \
-            and the arrow comes back (the notes' work1/work2). greenlet: g1.switch() hands the thread \
+            and the arrow comes back (the notes' work1/work2). A bug in the notes' driver (003) not \
+            to copy: `while True: try: next(g1); next(g2) except StopIteration: pass` never exits — \
+            once the generators are spent every next() raises StopIteration, the except swallows it \
+            and the loop spins forever at full CPU; `break` there (or iterate with zip), as this \
+            driver stops once every generator has finished. greenlet: g1.switch() hands the thread \
             straight to g2, no scheduler in between; when g1 returns, control goes to its parent \
             (main) and the unfinished greenlets are killed with GreenletExit when collected. Their \
             time.sleep calls block the thread, so the time is the sum of all steps. gevent: a hub \
