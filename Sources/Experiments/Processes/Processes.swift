@@ -134,7 +134,12 @@ private func processesSummary(_ run: RunContext, supervisor: ProcessSupervisor, 
         let lastSteps = exits[count - 1]["steps"]?.intValue ?? 0
         verdict = "\(last.lane) was killed right after start and ended by \(supervisor.status(of: last)?.description ?? "unknown") after \(lastSteps) of 3 steps; the other \(count - 1) ran on (exits: \(exitText))."
     case "daemon":
-        verdict = "The main lane ended after \(workMs / 2) ms: of its \(count) daemon children, \(signalled) were terminated with their work unfinished and \(exitedZero) had already exited with code 0."
+        // A child may be terminated after its last step but before it exited: count what its lane did.
+        let cutShort = zip(statuses, exits).filter { $0.0?.signal != nil && ($0.1["steps"]?.intValue ?? 0) < 3 }.count
+        let terminated = signalled == 0 ? "none was terminated"
+            : signalled == cutShort ? "\(signalled) \(signalled == 1 ? "was" : "were") terminated with \(signalled == 1 ? "its" : "their") work unfinished"
+            : "\(signalled) \(signalled == 1 ? "was" : "were") terminated (\(cutShort) with \(cutShort == 1 ? "its" : "their") work unfinished, \(signalled - cutShort) after \(signalled - cutShort == 1 ? "its" : "their") last step, before exiting)"
+        verdict = "The main lane ended after \(workMs / 2) ms: of its \(count) daemon children, \(terminated) and \(exitedZero) had already exited with code 0 (exits: \(exitText))."
     default:
         verdict = "\(count) child processes (pids \(pidText)) worked side by side and were joined after \(Int(wallMs)) ms; exits: \(exitText)."
         let spawns = children.prefix(3).map { seq("process.spawn", $0) }

@@ -77,8 +77,9 @@ private func runSequentialVsConcurrent(_ run: RunContext) throws -> JSONObject {
     let processesEnd = main.phaseEnd("processes")
     let processesMs = milliseconds(since: start, run)
 
-    let speedupThreads = sequentialMs / max(threadsMs, 0.001)
-    let speedupProcesses = sequentialMs / max(processesMs, 0.001)
+    // Rounded once, so the verdict's words and the summary's figures are the same numbers.
+    let speedupThreads = round1(sequentialMs / max(threadsMs, 0.001))
+    let speedupProcesses = round1(sequentialMs / max(processesMs, 0.001))
     func describe(_ speedup: Double) -> String {
         speedup >= 1.8 ? "about halved the time (\(format(speedup))×)"
             : speedup >= 1.1 ? "cut the time by only \(format(speedup))×"
