@@ -20,8 +20,13 @@ extension Experiment {
             another worker's get from landing between them, so two workers read the same count \
             and both write count − 1: the second write overwrites the first and one decrement is \
             lost (the marked writes point at the one they overwrote). Nothing forces it: how many \
-            are lost is up to the scheduler, different on every run (Python lost 6–13 of 50 in the \
-            notes' program). With lock, each worker holds the manager's lock around its get and \
+            are lost is up to the scheduler, different on every run. As in Python, Manager() \
+            returns only once the server process is up, so no worker is waiting for it when it \
+            starts. Expect more losses than Python's: on the same busy 2-core machine, side by \
+            side, the notes' program lost 2–12 of 50 and this run 13–25. Each worker here is a new \
+            process running the server's own binary (not a fork), and on a busy machine a worker \
+            often waits tens of milliseconds for a CPU between its get and its set (the manager saw \
+            a median of about 25 ms from a worker's get to its set), so more windows overlap. With lock, each worker holds the manager's lock around its get and \
             set: the round trips queue up and nothing is lost. Note the notes' own program passes \
             a Lock to every process and never acquires it — so it loses updates just the same; \
             the lock only helps when `with lock:` wraps the read-modify-write.
@@ -59,17 +64,30 @@ private func runManager(_ run: RunContext) throws -> JSONObject {
     let supervisor = try run.processSupervisor()
     defer { supervisor.shutdown(on: main) }
     let final = Mutex<JSONObject?>(nil)
+    // Manager() returns only once its server process is up (Python waits for the server's
+    // address): no worker exists before it can answer, as in the notes' program.
+    let managerUp = Mutex(false)
+    let upMonitor = Monitor(control: run.control)
     let manager = try supervisor.spawn(
         name: "manager", kind: "manager",
         arguments: ["--workers", String(processes), "--initial", String(initial), "--together", String(together)],
         fds: pairs.enumerated().map { (child: Int32(5 + $0.offset), parent: $0.element.manager) }, from: main
     ) { _, message in
         if message["ctl"] == "final" { final.withLock { $0 = message } }
+        if message["ctl"] == "ready" {
+            managerUp.withLock { $0 = true }
+            upMonitor.lockAndBroadcast()
+        }
     }
     // The manager holds its ends now; the parent's copies would keep its reads from ever seeing EOF.
     for pair in pairs { close(pair.manager) }
     var workers: [ChildProcess] = []
     return try run.surviving(supervisor, {
+        main.emit("io.begin", ["op": "Manager(): wait until the server process is up"])
+        try upMonitor.withLock { () throws(RunInterrupted) in
+            _ = try upMonitor.wait(until: { managerUp.withLock { $0 } })
+        }
+        main.emit("io.end", ["op": "Manager(): wait until the server process is up"])
         for index in 1...processes {
             workers.append(try supervisor.spawn(
                 name: "worker-\(index)", kind: "manager-client",
@@ -154,6 +172,7 @@ private func managerSummary(_ run: RunContext, report: JSONObject, processes: In
     lane.start()
     lane.log("manager pid \(getpid()) holds dic = {'count': \(value)}")
     lane.counter("count", value)
+    lane.trace.send(["ctl": "ready"])
     var chunk = [UInt8](repeating: 0, count: 4096)
 
     func handle(_ index: Int, _ request: JSONObject) {
@@ -246,10 +265,13 @@ private func managerSummary(_ run: RunContext, report: JSONObject, processes: In
             lane.emit("lock.acquire", ["lock": "manager-lock"])
         }
         guard let got = call(["op": "get"]), let value = got["value"]?.intValue else { return 7 }
-        lane.emit("var.read", atNs: got["atNs"]?.intValue.map { UInt64($0) }, ["var": "dic['count']", "value": .int(value)])
         let key = "w\(index)#\(round)"
         guard let set = call(["op": "set", "value": .int(value - 1), "version": got["version"] ?? 0, "key": .string(key)])
         else { return 7 }
+        // Traced only now, stamped with the manager's moments: a trace write between the get
+        // and the set would wake the parent and widen the very window the lesson is about,
+        // which Python's `dic['count'] -= 1` does not have.
+        lane.emit("var.read", atNs: got["atNs"]?.intValue.map { UInt64($0) }, ["var": "dic['count']", "value": .int(value)])
         var fields: JSONObject = ["var": "dic['count']", "value": .int(value - 1), "refKey": .string(key)]
         if set["lost"] == true {
             fields["lost"] = true
