@@ -24,10 +24,12 @@ extension Experiment {
             returns only once the server process is up, so no worker is waiting for it when it \
             starts. Expect more losses than Python's: on the same busy 2-core machine, side by \
             side, the notes' program lost 2–12 of 50 and this run 13–25. Each worker here is a new \
-            process running the server's own binary (not a fork), and on a busy machine a worker \
-            often waits tens of milliseconds for a CPU between its get and its set (the manager saw \
-            a median of about 25 ms from a worker's get to its set), so more windows overlap. With lock, each worker holds the manager's lock around its get and \
-            set: the round trips queue up and nothing is lost. Note the notes' own program passes \
+            process running the server's own binary (about 15 ms of CPU to start, where Python's \
+            fork costs little), and on a busy machine those start-ups take the CPU from the round \
+            trips under way: the manager saw a get or set a median of 4–8 ms after it was sent, \
+            where Python's whole round trips took a median of under 1 ms — wider get/set windows, more of them \
+            overlapping. With lock, each worker holds the manager's lock around its get and set: \
+            the round trips queue up and nothing is lost. Note the notes' own program passes \
             a Lock to every process and never acquires it — so it loses updates just the same; \
             the lock only helps when `with lock:` wraps the read-modify-write.
             """,
