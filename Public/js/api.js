@@ -78,7 +78,7 @@ export const api = {
  * (blank heartbeat lines skipped, malformed lines reported once and skipped) and resolves
  * when the server closes the stream. abortSignal stops it.
  */
-export async function streamEvents(id, { from = 0, onBatch, signal }) {
+export async function streamEvents(id, { from = 0, onBatch, signal, timing = null }) {
   const response = await call(api.eventsUrl(id, from), { signal, headers: { Accept: 'application/x-ndjson' } });
   if (!response.ok) await json(response);
   const reader = response.body.getReader();
@@ -88,10 +88,11 @@ export async function streamEvents(id, { from = 0, onBatch, signal }) {
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
+    const t0 = timing ? performance.now() : 0;
     const text = rest + decoder.decode(value, { stream: true });
     const lines = text.split('\n');
     rest = lines.pop();
-    const full = lines.filter((line) => line.trim().length > 0); // blank lines are heartbeats
+    const full = lines.filter((line) => line.length > 2 || line.trim().length > 0); // blank lines are heartbeats
     if (!full.length) continue;
     let batch;
     try {
@@ -102,6 +103,7 @@ export async function streamEvents(id, { from = 0, onBatch, signal }) {
         try { batch.push(JSON.parse(line)); } catch { malformed++; }
       }
     }
+    if (timing) timing.parseMs = (timing.parseMs || 0) + performance.now() - t0;
     if (batch.length) onBatch(batch);
   }
   if (rest.trim()) {

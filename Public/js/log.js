@@ -25,6 +25,8 @@ export class EventLog {
     this.knownTypes = new Set();
     this.knownLanes = new Set();
     this.pending = false;
+    this.loadingInterval = 0; // least ms between renders while a recorded run loads
+    this.lastRender = 0;
     this.stick = true;        // keep the newest row in view while live
     container.addEventListener('scroll', () => {
       this.stick = container.scrollTop + container.clientHeight >= container.scrollHeight - ROW_H * 1.5;
@@ -158,7 +160,11 @@ export class EventLog {
   invalidate() {
     if (this.pending) return;
     this.pending = true;
-    requestAnimationFrame(() => { this.pending = false; this.render(); });
+    // While a recorded run pours in (loadingInterval > 0), the table follows twice a second
+    // rather than every frame: each render lays the page out again.
+    const wait = this.loadingInterval ? this.lastRender + this.loadingInterval - performance.now() : 0;
+    const go = () => requestAnimationFrame(() => { this.pending = false; this.lastRender = performance.now(); this.render(); });
+    if (wait > 4) setTimeout(go, wait); else go();
   }
 
   render() {

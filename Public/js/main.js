@@ -47,6 +47,9 @@ const timeline = new Timeline($('timeline'), view, {
     const t = state.timing;
     if (t && t.loaded != null && t.drawn == null && state.model && rendered === state.model.events.length) {
       t.drawn = performance.now();
+      t.drawMs = timeline.metrics.lastDrawMs;
+      // the frame that shows it: the next animation frame starts once this one is on screen
+      requestAnimationFrame(() => { t.painted = performance.now(); });
     }
     if (state.model && state.model.layoutVersion !== state.laneListVersion) updateLaneList(state.model);
     updateInsights(state.model);

@@ -5,6 +5,7 @@
 // to the model is table-driven: see model/registry.js (core types in model/core.js).
 
 import { TRACK, handlersFor, everyHandlers } from './model/registry.js';
+import { SpanIndex } from './model/spans.js';
 import './model/core.js';
 
 export { TRACK };
@@ -26,7 +27,9 @@ export class RunModel {
     this.lanes = new Map();      // name -> lane
     this.groups = new Map();     // pid -> {pid, lanes: []}
     this.counters = new Map();   // name -> {name, points: [[ts, value]], min, max}
-    this.flows = [];             // [{a, b}] event indices
+    this.flows = [];             // [{a, b}] event indices, in order of b (so of b's ts)
+    this.flowMaxDur = 0;         // the longest flow (µs): flows ending after t0 - this can reach t0
+    this.tsCol = new Float64Array(1024); // ts of every event by index (fast binary searches)
     this.flowOpen = new Map();   // flow id -> index of the flow's first event
     this.deadlocks = [];         // deadlock.detected events
     this.potentials = [];        // deadlock.potential events
@@ -55,7 +58,9 @@ export class RunModel {
       lane = {
         name, pid, tid: ev.tid, kind: null, index: this.lanes.size,
         tracks: [[], [], []], maxDur: [0, 0, 0], openSpans: new Set(),
-        instants: [], startTs: ev.ts, endTs: null, deadlocked: false,
+        spanIndex: [null, null, null], // per track: model/spans.js, made when its first span closes
+        pairs: new Map(),            // what is open on the lane, by kind and key (model/core.js)
+        instants: [], instantsByType: new Map(), startTs: ev.ts, endTs: null, deadlocked: false,
       };
       this.lanes.set(name, lane);
       let group = this.groups.get(pid);
@@ -67,9 +72,14 @@ export class RunModel {
   }
 
   openSpan(lane, track, kind, label, ev, index, extra) {
-    const span = { lane, track, kind, label, start: ev.ts, end: null, a: index, b: -1, depth: 0 };
+    const list = lane.tracks[track];
+    // every span has the same fields, set in the same order: one object shape for the hot paths
+    const span = {
+      lane, track, kind, label, start: ev.ts, end: null, a: index, b: -1, depth: 0, i: list.length,
+      lock: undefined, task: undefined, contended: false, contendedAt: null, timedOut: false, cutOff: false,
+    };
     if (extra) Object.assign(span, extra);
-    lane.tracks[track].push(span);
+    list.push(span);
     lane.openSpans.add(span);
     return span;
   }
@@ -79,22 +89,41 @@ export class RunModel {
     span.b = index;
     span.lane.openSpans.delete(span);
     const d = span.end - span.start;
-    if (d > span.lane.maxDur[span.track]) span.lane.maxDur[span.track] = d;
+    const lane = span.lane;
+    if (d > lane.maxDur[span.track]) lane.maxDur[span.track] = d;
+    (lane.spanIndex[span.track] ??= new SpanIndex(lane.tracks[span.track])).add(span);
   }
 
-  instant(lane, index) { lane.instants.push(index); }
+  instant(lane, index) {
+    lane.instants.push(index);
+    const type = this.events[index].type;
+    let list = lane.instantsByType.get(type);
+    if (!list) { list = []; lane.instantsByType.set(type, list); }
+    list.push(index);
+  }
+
+  /** ts of the event at this index. */
+  tsOf(index) { return this.tsCol[index]; }
 
   add(ev) {
     if (ev == null || typeof ev !== 'object') return;
-    if (typeof ev.seq === 'number') {
-      if (ev.seq <= this.lastSeq) return; // duplicate after a resume
-      this.lastSeq = ev.seq;
+    const seq = ev.seq;
+    if (typeof seq === 'number') {
+      if (seq <= this.lastSeq) return; // duplicate after a resume
+      this.lastSeq = seq;
     }
-    if (typeof ev.ts !== 'number' || !isFinite(ev.ts)) ev.ts = this.maxTs;
-    if (ev.ts < this.maxTs) ev.ts = this.maxTs; // keep ts non-decreasing for binary searches
+    // keep ts finite and non-decreasing, for binary searches
+    const ts = ev.ts;
+    if (typeof ts !== 'number' || !(ts >= this.maxTs) || ts === Infinity) ev.ts = this.maxTs;
     this.maxTs = ev.ts;
     const index = this.events.length;
     this.events.push(ev);
+    if (index >= this.tsCol.length) {
+      const grown = new Float64Array(this.tsCol.length * 2);
+      grown.set(this.tsCol);
+      this.tsCol = grown;
+    }
+    this.tsCol[index] = ev.ts;
     const type = typeof ev.type === 'string' ? ev.type : 'unknown';
     if (!this.types.has(type)) { this.types.add(type); }
     const lane = this.lane(ev);
@@ -103,7 +132,11 @@ export class RunModel {
       // Every later event of a flow is a receiver of its first one: one event.set that wakes
       // three waiters draws three arrows out of the set, not a chain through the waiters.
       const origin = this.flowOpen.get(ev.flow);
-      if (origin != null) this.flows.push({ a: origin, b: index });
+      if (origin != null) {
+        this.flows.push({ a: origin, b: index });
+        const d = ev.ts - this.tsCol[origin];
+        if (d > this.flowMaxDur) this.flowMaxDur = d;
+      }
       else this.flowOpen.set(ev.flow, index);
     }
     for (const fn of everyHandlers()) fn(this, ev, index, lane);
@@ -135,7 +168,24 @@ export class RunModel {
   /** Number of events with ts <= t (all of them when t is null). */
   countUpTo(t) {
     if (t == null) return this.events.length;
-    return upperBound(this.events, t, (e) => e.ts);
+    const ts = this.tsCol;
+    let lo = 0; let hi = this.events.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (ts[mid] <= t) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+
+  /** First position in a list of event indices (in ts order) whose event's ts >= t. */
+  lowerIndex(list, t, lo = 0, hi = list.length) {
+    const ts = this.tsCol;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (ts[list[mid]] < t) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+
+  /** First position in a list of event indices (in ts order) whose event's ts > t. */
+  upperIndex(list, t, lo = 0, hi = list.length) {
+    const ts = this.tsCol;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (ts[list[mid]] <= t) lo = mid + 1; else hi = mid; }
+    return lo;
   }
 
   /**

@@ -48,8 +48,9 @@ export class Overview {
     if (this.cache.key === key) return this.cache;
     const bins = new Uint32Array(cols);
     const k = cols / extent;
-    for (const ev of m.events) {
-      const c = Math.min(cols - 1, Math.max(0, Math.floor(ev.ts * k)));
+    const ts = m.tsCol;
+    for (let i = 0, n = m.events.length; i < n; i++) {
+      const c = Math.min(cols - 1, Math.max(0, Math.floor(ts[i] * k)));
       bins[c]++;
     }
     let max = 1;

@@ -197,6 +197,7 @@ export class Timeline {
   finishDraw(t0perf, rendered) {
     const ms = performance.now() - t0perf;
     this.metrics.lastDrawMs = ms;
+    this.metrics.totalMs = (this.metrics.totalMs || 0) + ms;
     this.metrics.frames.push(ms);
     if (this.metrics.frames.length > 240) this.metrics.frames.shift();
     this.metrics.renderedEvents = rendered;

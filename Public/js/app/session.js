@@ -34,7 +34,9 @@ export async function startRun() {
 export async function openRun(id, knownRun = null) {
   const { view, timeline, log, replay } = app;
   const token = ++state.openToken;
-  state.timing = { open: performance.now(), firstEvent: null, loaded: null, drawn: null };
+  // what opening the run cost (ms since navigation start, and ms spent parsing and modelling):
+  // benchmarks read it (bench/viewer_bench.py)
+  state.timing = { open: performance.now(), firstEvent: null, loaded: null, drawn: null, painted: null, parseMs: 0, modelMs: 0 };
   state.stream?.abort();
   replay.reset();
   let run = knownRun;
@@ -81,10 +83,14 @@ async function followEvents(run, model, token) {
   // A recorded run arrives as fast as the network allows: show progress twice a second rather
   // than spend the load redrawing. A live run redraws as often as drawing cost allows.
   timeline.loadingInterval = isFinished(run.status) ? 500 : 0;
+  log.loadingInterval = timeline.loadingInterval;
   const onBatch = (batch) => {
     if (token !== state.openToken) return;
-    if (state.timing.firstEvent == null) state.timing.firstEvent = performance.now();
+    const t = state.timing;
+    if (t.firstEvent == null) t.firstEvent = performance.now();
+    const t0 = performance.now();
     model.addBatch(batch);
+    t.modelMs += performance.now() - t0;
     if (model.end && !isFinished(document.body.dataset.runStatus)) {
       // run.end carries the summary: show it with the final status, so both change together
       renderSummary($('summary'), model.end.summary, model.end.status);
@@ -98,7 +104,7 @@ async function followEvents(run, model, token) {
   // resume from the next seq — unless the record says the run is over.
   for (let attempt = 0; ; attempt++) {
     try {
-      await streamEvents(run.id, { from: model.lastSeq + 1, onBatch, signal: ctrl.signal });
+      await streamEvents(run.id, { from: model.lastSeq + 1, onBatch, signal: ctrl.signal, timing: state.timing });
     } catch (err) {
       if (ctrl.signal.aborted || token !== state.openToken) return;
     }
@@ -114,6 +120,7 @@ async function followEvents(run, model, token) {
   }
   if (token !== state.openToken) return;
   state.timing.loaded = performance.now();
+  log.loadingInterval = 0;
   timeline.invalidate();
   // The stream closed: the run is over. Ask for the authoritative record.
   let final = run;

@@ -16,6 +16,23 @@ function lockWaitDone(m, lock) {
   m.lockWaiting.set(lock, Math.max(0, (m.lockWaiting.get(lock) || 1) - 1));
 }
 
+// What is open on a lane, by pairing kind and key (a task id, a lock, an op …): lane.pairs is a
+// Map kind -> Map key -> span (a stack of spans for lock holds). Keys are the event's own values,
+// so pairing allocates nothing per event.
+function pairs(lane, kind) {
+  let p = lane.pairs.get(kind);
+  if (!p) { p = new Map(); lane.pairs.set(kind, p); }
+  return p;
+}
+
+function take(lane, kind, key) {
+  const p = lane.pairs.get(kind);
+  if (!p) return undefined;
+  const v = p.get(key);
+  if (v !== undefined) p.delete(key);
+  return v;
+}
+
 on('lane.start', (m, ev, index, lane) => {
   lane.kind = ev.kind || lane.kind;
   lane.startTs = Math.min(lane.startTs, ev.ts);
@@ -30,6 +47,7 @@ on('lane.end', (m, ev, index, lane) => {
     span.cutOff = true;
     if (span.kind === 'lock-wait') lockWaitDone(m, span.lock);
   }
+  lane.pairs.clear();
   for (const [key, v] of m.open) {
     if (Array.isArray(v) ? v.some((x) => x.lane === lane) : v.lane === lane) m.open.delete(key);
   }
@@ -37,39 +55,43 @@ on('lane.end', (m, ev, index, lane) => {
 });
 
 on('task.start', (m, ev, index, lane) => {
-  m.open.set(`${lane.name}|task|${ev.task}`,
-    m.openSpan(lane, TRACK.TASK, 'task', `task ${ev.task ?? ''}`, ev, index, { task: ev.task }));
+  const span = m.openSpan(lane, TRACK.TASK, 'task', `task ${ev.task ?? ''}`, ev, index);
+  span.task = ev.task;
+  pairs(lane, 'task').set(ev.task, span);
 });
 
 on('task.end', (m, ev, index, lane) => {
-  const key = `${lane.name}|task|${ev.task}`;
-  const span = m.open.get(key);
-  if (span) { m.open.delete(key); m.closeSpan(span, ev, index); } else m.instant(lane, index);
+  const span = take(lane, 'task', ev.task);
+  if (span) m.closeSpan(span, ev, index); else m.instant(lane, index);
 });
 
 on('lock.wait', (m, ev, index, lane) => {
-  const span = m.openSpan(lane, TRACK.LOCK, 'lock-wait', `wait ${ev.lock ?? ''}`, ev, index, { lock: ev.lock });
-  m.open.set(`${lane.name}|lwait|${ev.lock}`, span);
+  const span = m.openSpan(lane, TRACK.LOCK, 'lock-wait', `wait ${ev.lock ?? ''}`, ev, index);
+  span.lock = ev.lock;
+  pairs(lane, 'lwait').set(ev.lock, span);
   m.lockWaiting.set(ev.lock, (m.lockWaiting.get(ev.lock) || 0) + 1);
-  for (const hold of m.lockHolder.get(ev.lock) || []) {
-    if (hold.lane !== lane && !hold.contended) { hold.contended = true; hold.contendedAt = ev.ts; }
+  const holders = m.lockHolder.get(ev.lock);
+  if (holders) {
+    for (const hold of holders) {
+      if (hold.lane !== lane && !hold.contended) { hold.contended = true; hold.contendedAt = ev.ts; }
+    }
   }
 });
 
 on('lock.acquire', (m, ev, index, lane) => {
-  const wkey = `${lane.name}|lwait|${ev.lock}`;
-  const wait = m.open.get(wkey);
+  const wait = take(lane, 'lwait', ev.lock);
   if (wait) {
-    m.open.delete(wkey);
     m.closeSpan(wait, ev, index);
     lockWaitDone(m, ev.lock);
   }
-  const hkey = `${lane.name}|lhold|${ev.lock}`;
-  let stack = m.open.get(hkey);
-  if (!stack) { stack = []; m.open.set(hkey, stack); }
+  const held = pairs(lane, 'lhold');
+  let stack = held.get(ev.lock);
+  if (!stack) { stack = []; held.set(ev.lock, stack); }
   const contended = (m.lockWaiting.get(ev.lock) || 0) > 0;
-  const hold = m.openSpan(lane, TRACK.LOCK, 'lock-hold', String(ev.lock ?? 'lock'), ev, index,
-    { lock: ev.lock, contended, contendedAt: contended ? ev.ts : null });
+  const hold = m.openSpan(lane, TRACK.LOCK, 'lock-hold', String(ev.lock ?? 'lock'), ev, index);
+  hold.lock = ev.lock;
+  hold.contended = contended;
+  hold.contendedAt = contended ? ev.ts : null;
   hold.depth = stack.length;
   stack.push(hold);
   let holders = m.lockHolder.get(ev.lock);
@@ -78,7 +100,7 @@ on('lock.acquire', (m, ev, index, lane) => {
 });
 
 on('lock.release', (m, ev, index, lane) => {
-  const stack = m.open.get(`${lane.name}|lhold|${ev.lock}`);
+  const stack = lane.pairs.get('lhold')?.get(ev.lock);
   const hold = stack && stack.pop();
   if (hold) {
     m.closeSpan(hold, ev, index);
@@ -87,10 +109,8 @@ on('lock.release', (m, ev, index, lane) => {
 });
 
 on('lock.timeout', (m, ev, index, lane) => {
-  const wkey = `${lane.name}|lwait|${ev.lock}`;
-  const wait = m.open.get(wkey);
+  const wait = take(lane, 'lwait', ev.lock);
   if (wait) {
-    m.open.delete(wkey);
     m.closeSpan(wait, ev, index);
     wait.timedOut = true;
     lockWaitDone(m, ev.lock);
@@ -99,17 +119,19 @@ on('lock.timeout', (m, ev, index, lane) => {
 });
 
 on('io.begin', (m, ev, index, lane) => {
-  m.open.set(`${lane.name}|io|${ev.op}`, m.openSpan(lane, TRACK.BLOCK, 'io', String(ev.op ?? 'io'), ev, index));
+  pairs(lane, 'io').set(ev.op, m.openSpan(lane, TRACK.BLOCK, 'io', String(ev.op ?? 'io'), ev, index));
 });
 
 on('io.end', (m, ev, index, lane) => {
-  let key = `${lane.name}|io|${ev.op}`;
-  let span = m.open.get(key);
+  let span = take(lane, 'io', ev.op);
   if (!span) { // different op text on the end: close the newest open io span on this lane
     for (const s of lane.openSpans) if (s.kind === 'io') span = s;
-    if (span) for (const [k, v] of m.open) if (v === span) key = k;
+    if (span) {
+      const open = pairs(lane, 'io');
+      for (const [k, v] of open) if (v === span) open.delete(k);
+    }
   }
-  if (span) { m.open.delete(key); m.closeSpan(span, ev, index); } else m.instant(lane, index);
+  if (span) m.closeSpan(span, ev, index); else m.instant(lane, index);
 });
 
 on('counter', (m, ev, index, lane) => {
@@ -160,18 +182,17 @@ on('run.end', (m, ev, index, lane) => { m.end = ev; m.instant(lane, index); });
 for (const type of ['queue.full', 'queue.empty']) {
   on(type, (m, ev, index, lane) => {
     if (ev.waiting) {
-      const dir = type === 'queue.full' ? 'put' : 'get';
-      m.open.set(`${lane.name}|qwait|${ev.queue ?? ''}|${dir}`, m.openSpan(lane, TRACK.BLOCK, 'queue-wait',
+      pairs(lane, type === 'queue.full' ? 'qwait-put' : 'qwait-get').set(ev.queue ?? '', m.openSpan(lane, TRACK.BLOCK, 'queue-wait',
         `wait: ${ev.queue ?? 'queue'} ${type === 'queue.full' ? 'full' : 'empty'}`, ev, index));
     }
     m.instant(lane, index);
   });
 }
 for (const type of ['queue.put', 'queue.get']) {
+  const kind = type === 'queue.put' ? 'qwait-put' : 'qwait-get';
   on(type, (m, ev, index, lane) => {
-    const key = `${lane.name}|qwait|${ev.queue ?? ''}|${type === 'queue.put' ? 'put' : 'get'}`;
-    const span = m.open.get(key);
-    if (span) { m.open.delete(key); m.closeSpan(span, ev, index); }
+    const span = take(lane, kind, ev.queue ?? '');
+    if (span) m.closeSpan(span, ev, index);
     m.instant(lane, index);
   });
 }
@@ -179,14 +200,12 @@ for (const type of ['queue.put', 'queue.get']) {
 for (const [start, rule] of Object.entries(WAIT_PAIRS)) {
   on(start, (m, ev, index, lane) => {
     const label = ev[rule.key] != null ? `wait ${ev[rule.key]}` : `wait (${rule.kind.replace('-wait', '')})`;
-    m.open.set(`${lane.name}|${rule.kind}|${ev[rule.key] ?? ''}`, m.openSpan(lane, TRACK.BLOCK, rule.kind, label, ev, index));
+    pairs(lane, rule.kind).set(ev[rule.key] ?? '', m.openSpan(lane, TRACK.BLOCK, rule.kind, label, ev, index));
   });
   for (const end of rule.ends) {
     on(end, (m, ev, index, lane) => {
-      const key = `${lane.name}|${rule.kind}|${ev[rule.key] ?? ''}`;
-      const span = m.open.get(key);
+      const span = take(lane, rule.kind, ev[rule.key] ?? '');
       if (span) {
-        m.open.delete(key);
         m.closeSpan(span, ev, index);
         if (ev.timedOut || end.endsWith('.timeout')) span.timedOut = true;
       }

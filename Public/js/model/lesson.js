@@ -31,8 +31,16 @@ function varEvent(m, ev, index, lane) {
   const write = ev.type === 'var.write';
   const rec = { index, lane, write, lost: write && !!ev.lost, overwrote: write ? indexOfSeq(m, ev.overwrote) : -1 };
   L.vars.push(rec);
-  if (rec.lost) L.lost++;
-  (lane.vars ??= []).push(rec);
+  if (rec.lost) { L.lost++; (L.lostVars ??= []).push(rec); }
+  const list = (lane.vars ??= []);
+  // running counts on the lane (writes and lost ones so far), so a frame counts what it shows
+  // without visiting every marker; and the lane's lost writes apart, which are never hidden
+  const prev = list[list.length - 1];
+  rec.pos = list.length;
+  rec.writes = (prev ? prev.writes : 0) + (write ? 1 : 0);
+  rec.losts = (prev ? prev.losts : 0) + (rec.lost ? 1 : 0);
+  list.push(rec);
+  if (rec.lost) (lane.lostVars ??= []).push(rec);
   m.instant(lane, index); // hit-testing and the log find it like any instant; the marker is drawn by tracks/lesson.js
 }
 on('var.read', varEvent);

@@ -56,9 +56,15 @@ export class InputMixin {
     const spans = lane.tracks[track];
     const from = lowerBound(spans, t - reach(lane, track, tMax) - 1, (s) => s.start);
     const to = upperBound(spans, Math.min(t + pad, tMax), (s) => s.start);
+    let positions = null; // many spans start before t (one long one reaches back): ask the index
+    if (to - from > 2000 && lane.spanIndex[track]) {
+      positions = lane.spanIndex[track].overlapping(t - pad, Math.min(t + pad, tMax));
+      for (const s of lane.openSpans) if (s.track === track && s.start <= t + pad) positions.push(s.i);
+      positions.sort((a, b) => a - b);
+    }
     let found = null;
-    for (let i = from; i < to; i++) {
-      const s = spans[i];
+    for (let k = positions ? 0 : from; k < (positions ? positions.length : to); k++) {
+      const s = spans[positions ? positions[k] : k];
       const end = s.end == null || s.end > tMax ? tMax : s.end;
       if (s.start - pad <= t && t <= end + pad) found = s; // innermost (latest) wins
     }

@@ -3,7 +3,12 @@
 
 import { upperBound, lowerBound } from '../model.js';
 import { GUTTER, AXIS_H } from './layout.js';
+import { PointIndex } from '../model/spans.js';
 import { instantFamily, addShape, paintShapes } from '../styles.js';
+
+// Up to this many spans (or instants, or counter points) in view, each is drawn one by one;
+// beyond it, the zoomed-out paths draw per pixel column (model/spans.js, binary searches).
+const DIRECT_MAX = 1500;
 
 export class LayersMixin {
   drawSpans(ctx, lane, y, t0, t1, tMax, X, styles) {
@@ -13,43 +18,88 @@ export class LayersMixin {
       if (!spans.length) continue;
       const from = lowerBound(spans, t0 - reach(lane, track, tMax) - 1, (s) => s.start);
       const to = upperBound(spans, hi, (s) => s.start);
-      // Spans narrower than 2 px (thousands of them when zoomed out) are merged, per style,
-      // into runs of touching pixels and filled once per run: same picture, far fewer fills.
-      const runs = new Map(); // style key -> {x0, x1, s}
-      const flush = (key) => {
-        const r = runs.get(key);
-        if (r) { this.paintSliverRun(ctx, r.s, r.x0, r.x1 - r.x0, y, styles); runs.delete(key); }
-      };
-      for (let i = from; i < to; i++) {
-        const s = spans[i];
-        const end = s.end == null || s.end > tMax ? tMax : s.end;
-        if (end < t0) continue;
-        const x0 = X(s.start);
-        const x1 = X(end);
-        const w = x1 - x0;
-        if (w < 2 && !s.depth) {
-          const contended = s.contended && s.contendedAt <= tMax;
-          const key = contended ? 'hold-c' : s.kind;
-          const r = runs.get(key);
-          const right = x0 + Math.max(w, 1);
-          if (r && x0 <= r.x1 + 1) { if (right > r.x1) r.x1 = right; continue; }
-          flush(key);
-          runs.set(key, { x0, x1: right, s: contended === !!s.contended ? s : { ...s, contended } });
-          continue;
-        }
-        const open = s.end == null || s.end > tMax || s.cutOff;
-        if (s.contended && s.contendedAt > s.start && w >= 2) {
-          // Tracy-style: green while nobody waits, yellow from the moment someone does
-          const xc = Math.min(x1, X(s.contendedAt));
-          this.paintSpan(ctx, { ...s, contended: false }, x0, Math.max(xc - x0, 1), y, styles, false);
-          if (s.contendedAt <= tMax) this.paintSpan(ctx, s, xc, Math.max(x1 - xc, 1), y, styles, open);
-        } else {
-          this.paintSpan(ctx, s.contended && s.contendedAt > tMax ? { ...s, contended: false } : s,
-            x0, Math.max(w, 1), y, styles, open);
-        }
+      if (to - from <= DIRECT_MAX) { // a few thousand: each one, exactly
+        this.paintSpans(ctx, spans, from, to, null, y, t0, tMax, X, styles);
+        continue;
       }
-      for (const key of [...runs.keys()]) flush(key);
+      // Many: paint the slivers from the coverage bins of this zoom (model/spans.js), then the
+      // spans at least 4 bins wide, and the open ones, one by one on top.
+      const index = lane.spanIndex[track];
+      const level = index && index.level(this.view.scale, this.model.maxTs);
+      const minDur = level ? 4 * level.w : 0;
+      const positions = index ? index.overlapping(t0, hi, minDur) : [];
+      let picked = positions;
+      if (level) {
+        this.paintBins(ctx, index, level, y + this.g.trackY[track], Math.max(2, this.g.trackH[track]), t0, hi, X, styles);
+        picked = positions.filter((i) => spans[i].end - spans[i].start >= minDur || spans[i].end > tMax);
+      }
+      let added = false;
+      for (const s of lane.openSpans) if (s.track === track && s.start <= hi) { picked.push(s.i); added = true; }
+      if (added) picked.sort((a, b) => a - b);
+      this.paintSpans(ctx, spans, 0, picked.length, picked, y, t0, tMax, X, styles);
     }
+  }
+
+  /** Runs of coverage bins, one fill per run and style: the slivers of a zoomed-out track. */
+  paintBins(ctx, index, level, top, h, t0, hi, X, styles) {
+    const { w, bins } = level;
+    const b0 = Math.max(0, Math.floor(t0 / w));
+    const b1 = Math.min(bins.length - 1, Math.floor(hi / w));
+    const xMax = X(hi);
+    for (let bit = 0; bit < index.slotKeys.length; bit++) {
+      const mask = 1 << bit;
+      const style = styles[index.slotKeys[bit]] || styles.generic;
+      ctx.fillStyle = style.solid || style.fill;
+      let run = -1;
+      for (let b = b0; b <= b1 + 1; b++) {
+        if (b <= b1 && (bins[b] & mask)) { if (run < 0) run = b; continue; }
+        if (run < 0) continue;
+        const xa = X(run * w);
+        const xb = Math.min(X(b * w), xMax + 1);
+        if (xb > xa) ctx.fillRect(xa, top, Math.max(1, xb - xa), h);
+        run = -1;
+      }
+    }
+  }
+
+  /** Spans [from, to) of a track (or the listed positions), in start order; slivers merged. */
+  paintSpans(ctx, spans, from, to, positions, y, t0, tMax, X, styles) {
+    // Spans narrower than 2 px are merged, per style, into runs of touching pixels and filled
+    // once per run: same picture, far fewer fills.
+    const runs = new Map(); // style key -> {x0, x1, s}
+    const flush = (key) => {
+      const r = runs.get(key);
+      if (r) { this.paintSliverRun(ctx, r.s, r.x0, r.x1 - r.x0, y, styles); runs.delete(key); }
+    };
+    for (let k = from; k < to; k++) {
+      const s = spans[positions ? positions[k] : k];
+      const end = s.end == null || s.end > tMax ? tMax : s.end;
+      if (end < t0) continue;
+      const x0 = X(s.start);
+      const x1 = X(end);
+      const w = x1 - x0;
+      if (w < 2 && !s.depth) {
+        const contended = s.contended && s.contendedAt <= tMax;
+        const key = contended ? 'hold-c' : s.kind;
+        const r = runs.get(key);
+        const right = x0 + Math.max(w, 1);
+        if (r && x0 <= r.x1 + 1) { if (right > r.x1) r.x1 = right; continue; }
+        flush(key);
+        runs.set(key, { x0, x1: right, s: contended === !!s.contended ? s : { ...s, contended } });
+        continue;
+      }
+      const open = s.end == null || s.end > tMax || s.cutOff;
+      if (s.contended && s.contendedAt > s.start && w >= 2) {
+        // Tracy-style: green while nobody waits, yellow from the moment someone does
+        const xc = Math.min(x1, X(s.contendedAt));
+        this.paintSpan(ctx, { ...s, contended: false }, x0, Math.max(xc - x0, 1), y, styles, false);
+        if (s.contendedAt <= tMax) this.paintSpan(ctx, s, xc, Math.max(x1 - xc, 1), y, styles, open);
+      } else {
+        this.paintSpan(ctx, s.contended && s.contendedAt > tMax ? { ...s, contended: false } : s,
+          x0, Math.max(w, 1), y, styles, open);
+      }
+    }
+    for (const key of [...runs.keys()]) flush(key);
   }
 
   /** A run of merged slivers: solid colour of the span's style, no outline, no label. */
@@ -97,30 +147,87 @@ export class LayersMixin {
   drawInstants(ctx, lane, y, t0, t1, tMax, X, scale) {
     const list = lane.instants;
     if (!list.length) return;
-    const ev = this.model.events;
+    const m = this.model;
+    const ev = m.events;
+    const ts = m.tsCol;
     const pad = 8 / scale;
-    const from = lowerBound(list, t0 - pad, (i) => ev[i].ts);
-    const to = upperBound(list, Math.min(t1 + pad, tMax), (i) => ev[i].ts);
+    const hiT = Math.min(t1 + pad, tMax);
+    const from = m.lowerIndex(list, t0 - pad);
+    const to = m.upperIndex(list, hiT, from);
     // Collect x positions per family (one per 3 px column), then fill each family as one path.
     const byFamily = new Map(); // family -> {last, xs}
-    for (let k = from; k < to; k++) {
-      const e = ev[list[k]];
-      const fam = instantFamily(String(e.type));
-      if (fam.shape === 'none') continue; // drawn by a registered track (tracks/lesson.js)
-      const x = X(e.ts);
-      const col = Math.round(x / 3);
-      let b = byFamily.get(fam);
-      if (!b) { b = { last: null, xs: [] }; byFamily.set(fam, b); }
-      if (b.last === col) continue;
-      b.last = col;
-      b.xs.push(x);
+    if (to - from <= DIRECT_MAX) {
+      for (let k = from; k < to; k++) {
+        const e = ev[list[k]];
+        const fam = instantFamily(String(e.type));
+        if (fam.shape === 'none') continue; // drawn by a registered track (tracks/lesson.js)
+        const x = X(ts[list[k]]);
+        const col = Math.round(x / 3);
+        let b = byFamily.get(fam);
+        if (!b) { b = { last: null, xs: [] }; byFamily.set(fam, b); }
+        if (b.last === col) continue;
+        b.last = col;
+        b.xs.push(x);
+      }
+    } else {
+      // Many: per event type, a marker per 3 px column that has any, from presence bins at most
+      // a pixel wide (model/spans.js); columns with markers before the view are not visited.
+      const lo = Math.max(t0 - pad, 0);
+      for (const [type, tl] of lane.instantsByType) {
+        const fam = instantFamily(String(type));
+        if (fam.shape === 'none') continue;
+        let b = byFamily.get(fam);
+        if (!b) { b = { cols: new Set(), xs: [] }; byFamily.set(fam, b); }
+        b.cols ??= new Set();
+        const index = (lane.instantIndex ??= new Map()).get(type) || new PointIndex(tl);
+        lane.instantIndex.set(type, index);
+        const level = index.level(ts, scale, m.maxTs);
+        if (!level) { // zoomed in past the bins: walk the instants in view
+          for (let k = m.lowerIndex(tl, t0 - pad); k < tl.length && ts[tl[k]] <= hiT; k++) {
+            const x = X(ts[tl[k]]);
+            const col = Math.round(x / 3);
+            if (!b.cols.has(col)) { b.cols.add(col); b.xs.push(x); }
+          }
+          continue;
+        }
+        const { w, bins } = level;
+        const b1 = Math.min(bins.length - 1, Math.floor(hiT / w));
+        for (let bin = Math.floor(lo / w); bin <= b1; bin++) {
+          if (!bins[bin]) continue;
+          const x = X(Math.max(bin * w, lo));
+          const col = Math.round(x / 3);
+          if (!b.cols.has(col)) { b.cols.add(col); b.xs.push(x); }
+        }
+      }
     }
     const cy = y + this.g.instantY;
+    const r = this.g.r;
     for (const [fam, b] of byFamily) {
       ctx.fillStyle = fam.color;
       ctx.strokeStyle = fam.color;
+      let xs = b.xs;
+      if (xs.length > 64) {
+        // Dense: markers 3 px apart overlap into a band anyway. Each run of touching markers
+        // becomes a band (one fill, cheap to raster) with the shape at both ends; the rest
+        // keep their shape.
+        xs.sort((p, q) => p - q);
+        const single = [];
+        ctx.globalAlpha = 0.85;
+        let k = 0;
+        while (k < xs.length) {
+          let e = k;
+          while (e + 1 < xs.length && xs[e + 1] - xs[e] <= 3.5) e++;
+          if (e - k >= 2) {
+            ctx.fillRect(xs[k], cy - r + 1, xs[e] - xs[k], 2 * r - 2);
+            single.push(xs[k], xs[e]);
+          } else for (let q = k; q <= e; q++) single.push(xs[q]);
+          k = e + 1;
+        }
+        ctx.globalAlpha = 1;
+        xs = single;
+      }
       ctx.beginPath();
-      for (const x of b.xs) addShape(ctx, fam.shape, x, cy, this.g.r);
+      for (const x of xs) addShape(ctx, fam.shape, x, cy, r);
       paintShapes(ctx, fam.shape);
     }
   }
@@ -137,9 +244,17 @@ export class LayersMixin {
     let clipped = false;
     const n = c.points.length;
     if (n >= 4) {
-      let before = -Infinity;
-      for (let k = 0; k < n - 1; k++) if (c.points[k][1] > before) before = c.points[k][1];
-      for (const e of c.expected || []) if (e[0] < c.points[n - 1][0] && e[1] > before) before = e[1];
+      // the largest value before the last one (kept per counter: the points only ever grow)
+      const ne = c.expected ? c.expected.length : 0;
+      let b = c.beforeLast;
+      if (!b || b.n !== n || b.ne !== ne) {
+        let before = -Infinity;
+        const tree = minMaxTree(c.points);
+        before = rangeMinMax(tree, 0, n - 1).qmax;
+        for (const e of c.expected || []) if (e[0] < c.points[n - 1][0] && e[1] > before) before = e[1];
+        b = c.beforeLast = { n, ne, before };
+      }
+      const before = b.before;
       if (before > lo && c.points[n - 1][1] - lo > 3 * (before - lo)) { hi = before; clipped = true; }
     }
     const shared = this.counterScale?.(c.name);
@@ -170,22 +285,48 @@ export class LayersMixin {
     ctx.moveTo(Math.max(px, GUTTER - 2), Y(lo));
     ctx.lineTo(Math.max(px, GUTTER - 2), py);
     // One vertical stroke per pixel column: the column's min and max, ending at its last value.
-    let col = null; let lo2 = 0; let hi2 = 0;
-    for (i = i + 1; i < end; i++) {
-      const x = X(pts[i][0]);
-      const yy = Y(pts[i][1]);
-      const c2 = Math.round(x);
-      if (c2 !== col) {
-        if (col !== null) { ctx.lineTo(px, lo2); ctx.lineTo(px, hi2); ctx.lineTo(px, py); }
+    if (end - i > DIRECT_MAX) {
+      // Many points: jump a column at a time; its min and max come from a min/max tree.
+      const tree = minMaxTree(pts);
+      const tsArr = tree.ts;
+      const T = this.frame.T;
+      i += 1;
+      while (i < end) {
+        const x = X(tsArr[i]);
+        const col = Math.round(x);
+        // the last point of this column
+        const edge = T(col + 0.5);
+        let lo = i + 1; let hi = end;
+        while (lo < hi) { const mid = (lo + hi) >> 1; if (tsArr[mid] <= edge) lo = mid + 1; else hi = mid; }
+        const j = lo - 1;
+        rangeMinMax(tree, i, j + 1);
         ctx.lineTo(x, py);
-        col = c2; lo2 = Math.min(py, yy); hi2 = Math.max(py, yy);
-      } else {
-        if (yy < lo2) lo2 = yy;
-        if (yy > hi2) hi2 = yy;
+        const xj = X(tsArr[j]);
+        const yj = Y(tree.min[tree.n + j]);
+        ctx.lineTo(xj, Math.min(py, Y(tree.qmax)));
+        ctx.lineTo(xj, Math.max(py, Y(tree.qmin)));
+        ctx.lineTo(xj, yj);
+        px = xj; py = yj;
+        i = j + 1;
       }
-      px = x; py = yy;
+    } else {
+      let col = null; let lo2 = 0; let hi2 = 0;
+      for (i = i + 1; i < end; i++) {
+        const x = X(pts[i][0]);
+        const yy = Y(pts[i][1]);
+        const c2 = Math.round(x);
+        if (c2 !== col) {
+          if (col !== null) { ctx.lineTo(px, lo2); ctx.lineTo(px, hi2); ctx.lineTo(px, py); }
+          ctx.lineTo(x, py);
+          col = c2; lo2 = Math.min(py, yy); hi2 = Math.max(py, yy);
+        } else {
+          if (yy < lo2) lo2 = yy;
+          if (yy > hi2) hi2 = yy;
+        }
+        px = x; py = yy;
+      }
+      if (col !== null) { ctx.lineTo(px, lo2); ctx.lineTo(px, hi2); ctx.lineTo(px, py); }
     }
-    if (col !== null) { ctx.lineTo(px, lo2); ctx.lineTo(px, hi2); ctx.lineTo(px, py); }
     const xe = X(Math.min(t1, tMax));
     ctx.lineTo(xe, py);
     ctx.lineTo(xe, Y(lo));
@@ -217,13 +358,12 @@ export class LayersMixin {
     const end = upperBound(ex, Math.min(t1, tMax), (p) => p[0]);
     if (ex[i][0] > tMax) return;
     const path = [];
-    let lastCol = null;
-    for (; i < end; i++) {
-      const x = X(ex[i][0]);
-      const col = Math.round(x);
-      if (col === lastCol) path[path.length - 1] = [x, Y(ex[i][1]), ex[i][0]];
-      else path.push([x, Y(ex[i][1]), ex[i][0]]);
-      lastCol = col;
+    const T = this.frame.T;
+    while (i < end) { // the last point of each pixel column
+      const col = Math.round(X(ex[i][0]));
+      const j = Math.max(i, Math.min(end, upperBound(ex, T(col + 0.5), (p) => p[0])) - 1);
+      path.push([X(ex[j][0]), Y(ex[j][1]), ex[j][0]]);
+      i = j + 1;
     }
     const xe = X(Math.min(t1, tMax));
     ctx.beginPath();
@@ -253,17 +393,24 @@ export class LayersMixin {
     const ev = m.events;
     const flows = m.flows;
     if (!flows.length) return;
-    let visible = 0;
+    const ts = m.tsCol;
+    // Flows are in the order of their ends: those that may show end in [t0, t1 + the longest flow].
+    const bEnd = Math.min(tMax, t1 + m.flowMaxDur);
+    let from = 0; let to = flows.length;
+    while (from < to) { const mid = (from + to) >> 1; if (ts[flows[mid].b] < t0) from = mid + 1; else to = mid; }
+    to = flows.length;
+    let lo = from;
+    while (lo < to) { const mid = (lo + to) >> 1; if (ts[flows[mid].b] <= bEnd) lo = mid + 1; else to = mid; }
+    // Thousands of arrows are noise and cost a frame: look at an even sample of the candidates
+    // (at most 4,000), and draw at most 800 of those that show.
+    const stride = Math.max(1, (to - from) / 4000);
     const lines = [];
-    for (let k = 0; k < flows.length; k++) {
-      const a = ev[flows[k].a];
-      const b = ev[flows[k].b];
-      if (b.ts > tMax) continue;
-      if (b.ts < t0 || a.ts > t1) continue;
-      lines.push(flows[k]);
-      visible++;
+    for (let q = from; q < to; q += stride) {
+      const f = flows[Math.floor(q)];
+      if (ts[f.a] > t1) continue;
+      lines.push(f);
     }
-    // Thousands of arrows are noise and cost a frame: above 800, draw an even sample of them.
+    const visible = lines.length * stride;
     if (lines.length > 800) {
       const step = lines.length / 800;
       const sample = [];
@@ -343,7 +490,37 @@ export class LayersMixin {
     }
   }
 
+  /**
+   * The gutter of labels changes only with the layout, the replay cursor's effect on deadlocked
+   * lanes and counter values: drawn once into a bitmap and copied while those stay the same
+   * (text is the slowest thing a frame draws).
+   */
   drawGutter(ctx, h, tMax) {
+    const parts = [this.rows, h, this.dpr, this.g.compact];
+    for (const row of this.rows) {
+      if (row.type === 'lane') parts.push(row.lane.deadlocked && row.lane.deadlockTs <= tMax, row.lane.name, row.lane.kind);
+      else if (row.type === 'counter') {
+        const c = row.counter;
+        parts.push(upperBound(c.points, tMax, (p) => p[0]), c.expected ? upperBound(c.expected, tMax, (p) => p[0]) : -1, c.max);
+      }
+    }
+    const cache = this.gutterCache;
+    if (!cache || cache.parts.length !== parts.length || cache.parts.some((v, i) => v !== parts[i])) {
+      const canvas = cache?.canvas || document.createElement('canvas');
+      canvas.width = Math.round(GUTTER * this.dpr);
+      canvas.height = Math.round(h * this.dpr);
+      const g = canvas.getContext('2d');
+      g.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+      this.paintGutter(g, h, tMax);
+      this.gutterCache = { parts, canvas };
+    }
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(this.gutterCache.canvas, 0, 0);
+    ctx.restore();
+  }
+
+  paintGutter(ctx, h, tMax) {
     ctx.fillStyle = '#f3f5f8';
     ctx.fillRect(0, 0, GUTTER, h);
     ctx.fillStyle = '#d8dde4';
@@ -418,6 +595,39 @@ export class LayersMixin {
 
   // ---- hit testing & input ------------------------------------------------------------------
 
+}
+
+/**
+ * A min/max tree over a counter's values (bottom-up segment tree, rebuilt when points were
+ * added): the min and max of any range of points in O(log n).
+ */
+function minMaxTree(pts) {
+  let t = pts.minMax;
+  if (t && t.n === pts.length) return t;
+  const n = pts.length;
+  const min = new Float64Array(2 * n);
+  const max = new Float64Array(2 * n);
+  const ts = new Float64Array(n);
+  for (let k = 0; k < n; k++) { min[n + k] = pts[k][1]; max[n + k] = pts[k][1]; ts[k] = pts[k][0]; }
+  for (let k = n - 1; k > 0; k--) {
+    min[k] = Math.min(min[2 * k], min[2 * k + 1]);
+    max[k] = Math.max(max[2 * k], max[2 * k + 1]);
+  }
+  t = { n, min, max, ts, qmin: 0, qmax: 0 };
+  Object.defineProperty(pts, 'minMax', { value: t, writable: true, configurable: true });
+  return t;
+}
+
+/** The min and max of points [l, r): left in tree.qmin and tree.qmax (no allocation per column); returns [min, max]. */
+function rangeMinMax(tree, l, r) {
+  let mn = Infinity; let mx = -Infinity;
+  const { n, min, max } = tree;
+  for (l += n, r += n; l < r; l >>= 1, r >>= 1) {
+    if (l & 1) { if (min[l] < mn) mn = min[l]; if (max[l] > mx) mx = max[l]; l++; }
+    if (r & 1) { r--; if (min[r] < mn) mn = min[r]; if (max[r] > mx) mx = max[r]; }
+  }
+  tree.qmin = mn; tree.qmax = mx;
+  return tree;
 }
 
 /** The longest a span on this track can reach back in time: closed spans, and open ones up to tMax. */

@@ -67,7 +67,7 @@ function phaseOverlay(ctx, frame, m) {
 
 // ---- shared-state markers --------------------------------------------------------------------
 function pill(ctx, x, cy, text, { fill, ink, stroke, h }) {
-  const w = Math.ceil(ctx.measureText(text).width) + 6;
+  const w = Math.ceil(textWidth(ctx, text)) + 6;
   const x0 = Math.round(x - w / 2);
   ctx.fillStyle = fill;
   ctx.fillRect(x0, cy - h / 2, w, h);
@@ -84,6 +84,25 @@ function markerPos(frame, m, index) {
   return { x: frame.X(ev.ts), y: y + frame.g.instantY, ev };
 }
 
+/** First position in a lane's var records whose event's ts >= t. */
+function lowerVar(m, list, t, lo = 0) {
+  let hi = list.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (m.tsCol[list[mid].index] < t) lo = mid + 1; else hi = mid; }
+  return lo;
+}
+
+const widths = new Map(); // pill text -> width (texts repeat: "W 42", "R 41")
+function textWidth(ctx, text) {
+  const key = `${ctx.font}|${text}`;
+  let w = widths.get(key);
+  if (w === undefined) {
+    w = ctx.measureText(text).width;
+    if (widths.size > 5000) widths.clear();
+    widths.set(key, w);
+  }
+  return w;
+}
+
 function varOverlay(ctx, frame, m) {
   const L = m.ext.lesson;
   const stats = frame.timeline.varStats = { reads: 0, writes: 0, lost: 0, links: 0 }; // what this frame drew (tests read it)
@@ -93,8 +112,8 @@ function varOverlay(ctx, frame, m) {
   ctx.font = `bold ${compact ? 8 : 10}px system-ui, sans-serif`;
   ctx.textBaseline = 'middle';
   // links first, under the pills: lost write ← the write it overwrote
-  for (const v of L.vars) {
-    if (!v.lost || v.overwrote < 0) continue;
+  for (const v of L.lostVars || []) {
+    if (v.overwrote < 0) continue;
     const a = markerPos(frame, m, v.overwrote); const b = markerPos(frame, m, v.index);
     if (!a || !b || b.ev.ts > frame.tMax) continue;
     if (Math.max(a.x, b.x) < frame.left || Math.min(a.x, b.x) > frame.left + frame.width) continue;
@@ -109,30 +128,57 @@ function varOverlay(ctx, frame, m) {
     stats.links++;
     ctx.setLineDash([]);
   }
+  const slack = 50 / frame.scale;
+  const tFrom = frame.t0 - slack;
+  const tTo = Math.min(frame.t1 + slack, frame.tMax);
   for (const lane of m.lanes.values()) {
-    if (!lane.vars || lane.y == null) continue;
+    const vars = lane.vars;
+    if (!vars || lane.y == null) continue;
+    const lo = lowerVar(m, vars, tFrom);
+    let hi = lo;
+    { let top = vars.length; while (hi < top) { const mid = (hi + top) >> 1; if (m.tsCol[vars[mid].index] <= tTo) hi = mid + 1; else top = mid; } }
+    if (hi <= lo) continue;
+    // what is in view, counted from the running counts
+    const before = lo > 0 ? vars[lo - 1] : { writes: 0, losts: 0 };
+    const writes = vars[hi - 1].writes - before.writes;
+    stats.writes += writes;
+    stats.reads += (hi - lo) - writes;
+    stats.lost += vars[hi - 1].losts - before.losts;
     const cy = lane.y + frame.g.instantY;
+    const lostList = lane.lostVars || [];
+    let p = 0; // next lost write of the lane not yet looked at
+    while (p < lostList.length && lostList[p].pos < lo) p++;
     let lastRight = -Infinity;
-    for (const v of lane.vars) {
+    let k = lo;
+    while (k < hi) {
+      const v = vars[k];
       const ev = m.events[v.index];
-      if (!visible(frame, ev.ts)) continue;
       const x = frame.X(ev.ts);
+      if (x - 4 <= lastRight) { // no room for a pill: skip (by binary search) to where there is
+        const next = Math.min(hi, lowerVar(m, vars, frame.T(lastRight + 4), k + 1));
+        // never hide a lost write: a red tick at least
+        for (; p < lostList.length && lostList[p].pos < next; p++) {
+          if (lostList[p].pos < k) continue;
+          const xl = frame.X(m.tsCol[lostList[p].index]);
+          ctx.fillStyle = '#c0262d';
+          ctx.fillRect(Math.round(xl) - 1, cy - h / 2, 2, h);
+        }
+        k = next;
+        continue;
+      }
+      while (p < lostList.length && lostList[p].pos <= k) p++;
       const value = ev.value ?? '?';
-      if (v.write) stats.writes++; else stats.reads++;
-      if (v.lost) stats.lost++;
       const full = `${v.write ? 'W' : 'R'} ${value}${v.lost ? ' ✗' : ''}`;
       const style = v.lost
         ? { fill: '#c0262d', ink: '#fff', stroke: '#7a0b0b', h }
         : v.write ? { fill: '#16202c', ink: '#fff', stroke: null, h } : { fill: '#fff', ink: '#16202c', stroke: '#16202c', h };
-      const wFull = ctx.measureText(full).width + 6;
+      const wFull = textWidth(ctx, full) + 6;
       if (x - wFull / 2 > lastRight + 1) {
         lastRight = x - wFull / 2 + pill(ctx, x, cy, full, style);
-      } else if (x - 4 > lastRight) { // crowded: a letter only
+      } else { // crowded: a letter only
         lastRight = x - 5 + pill(ctx, x, cy, v.write ? (v.lost ? '✗' : 'W') : 'R', style);
-      } else if (v.lost) { // never hide a lost write: a red tick at least
-        ctx.fillStyle = '#c0262d';
-        ctx.fillRect(Math.round(x) - 1, cy - h / 2, 2, h);
       }
+      k++;
     }
   }
 }

@@ -3,7 +3,7 @@
 //    (amber, hatched), blocked (grey, dotted; the reason when the trace knows it), disk (purple);
 //  - a cores view under the axis: one row per CPU, which lane ran on it when;
 //  - a utilisation strip: how many CPUs were busy with this run over time.
-import { on, onEvery } from '../model/registry.js';
+import { on } from '../model/registry.js';
 import { registerTrack } from './index.js';
 
 const COLORS = { running: '#2e9b5a', runnable: '#e0a030', blocked: '#b8bec8', disk: '#8a4fc9' };
@@ -24,7 +24,7 @@ on('sched.state', (m, ev, index) => {
   if (ev.state === 'running' && ev.cpu != null && !s.cpus.has(ev.cpu)) { s.cpus.add(ev.cpu); colorOf(s, ev.lane); m.layoutVersion++; }
   if (ev.state === 'running') colorOf(s, ev.lane);
 });
-onEvery((m, ev) => { if (ev.type === 'lane.end') state(m).ends.set(ev.lane, ev.ts); });
+on('lane.end', (m, ev) => { state(m).ends.set(ev.lane, ev.ts); });
 
 /** [start, end, sample] of every state of a lane, ending at the next state or the lane's end. */
 function segments(m, lane, tMax) {
