@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -221,6 +222,40 @@ int interleave_child_exited(pid_t pid) {
     do { result = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT); } while (result != 0 && errno == EINTR);
     if (result != 0) return -1;
     return info.si_pid == pid ? 1 : 0;
+}
+
+int interleave_child_dying(pid_t pid) {
+    if (interleave_child_exited(pid) != 0) return 1;
+    char path[64], buffer[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *file = fopen(path, "re");
+    if (file == NULL) return 1;  // gone
+    size_t length = fread(buffer, 1, sizeof buffer - 1, file);
+    fclose(file);
+    buffer[length] = 0;
+    // Fields after the command name (which may hold spaces and parentheses):
+    // state ppid pgrp session tty_nr tpgid flags ...
+    char *rest = strrchr(buffer, ')');
+    if (rest != NULL) {
+        char state = 0;
+        int ppid, pgrp, session, tty, tpgid;
+        unsigned int flags = 0;
+        if (sscanf(rest + 1, " %c %d %d %d %d %d %u", &state, &ppid, &pgrp, &session, &tty, &tpgid, &flags) == 7
+            && ((flags & 0x4u) != 0 || state == 'Z' || state == 'X')) return 1;  // PF_EXITING
+    }
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    file = fopen(path, "re");
+    if (file == NULL) return 1;
+    char line[256];
+    int dying = 0;
+    while (fgets(line, sizeof line, file) != NULL) {
+        unsigned long long mask;
+        // SigPnd (this thread) and ShdPnd (the process): bit 8 is SIGKILL.
+        if ((strncmp(line, "ShdPnd:", 7) == 0 || strncmp(line, "SigPnd:", 7) == 0)
+            && sscanf(line + 7, "%llx", &mask) == 1 && (mask & (1ull << (SIGKILL - 1))) != 0) { dying = 1; break; }
+    }
+    fclose(file);
+    return dying;
 }
 
 int interleave_reap(pid_t pid, int *code, int *signal) {

@@ -69,7 +69,10 @@ func runningIntervals(_ events: [TraceEvent], lanes: Set<String>) -> [String: [(
         let lanes = Set(events.of("process.spawn").compactMap { $0.string("child") })
         #expect(lanes.count == 2)
         let states = events.of("sched.state").filter { lanes.contains($0.lane) }
-        #expect(states.contains { $0.string("state") == "running" })
+        // Two children pinned to one CPU get about half of it each, so a sample calls a
+        // child "running" (more than half the window on a CPU) or "runnable" by a hair:
+        // either shows it was seen wanting the CPU.
+        #expect(states.contains { ["running", "runnable"].contains($0.string("state")) })
         #expect(states.allSatisfy { $0.pid != getpid() }, "a child's states carry the child's pid")
         let pinned = try #require(outcome.summary["pinnedTo"]?.arrayValue?.first?.intValue)
         // Once a child has pinned itself and started its work, it runs only on that CPU.

@@ -36,6 +36,8 @@ import Tracing
         #expect(Set(callbacks) == Set(0..<5))
         #expect(completion != Array(0..<5), "seeded durations make tasks finish out of submission order")
         #expect(callbacks == completion)
-        #expect(callbacks == [3, 4, 1, 0, 2])
+        // Not asserted: that completion is exactly shortest-first ([3, 4, 1, 0, 2]). The
+        // gaps are 52 ms or more, but a loaded machine can delay a worker that long; the
+        // lesson is that callbacks follow completion, whatever it was.
     }
 }

@@ -64,6 +64,11 @@ int interleave_pqueue_try_put(void *at, int64_t item, int64_t flow, int64_t *siz
 /// stays a zombie, so its pid cannot be reused yet), 0 if not, -1 if it is not our
 /// child any more (ECHILD: someone else reaped it).
 int interleave_child_exited(pid_t pid);
+/// 1 if the child is already on its way out on its own: exited (a zombie), exiting
+/// (PF_EXITING in /proc/PID/stat: set before it closes its files, so before a peer can
+/// see EOF from it), or with a SIGKILL pending; else 0. A run about to signal its
+/// children asks this, so a death from outside is not taken for one the run caused.
+int interleave_child_dying(pid_t pid);
 /// Reaps an exited child; sets `code` (exit status) or `signal` (terminating
 /// signal, else 0). Returns 0, or -1 on error.
 int interleave_reap(pid_t pid, int *code, int *signal);

@@ -233,7 +233,7 @@ public final class ProcessSupervisor: Sendable {
         state.withLock { state in
             if state.entries[child.pid]?.status == nil {
                 // A child that has already died (not yet reaped) was not ended by this signal.
-                if interleave_child_exited(child.pid) != 1 { state.entries[child.pid]?.endedByRun = true }
+                if interleave_child_dying(child.pid) != 1 { state.entries[child.pid]?.endedByRun = true }
                 _ = Glibc.kill(-child.pid, signal)
             }
         }
@@ -363,7 +363,7 @@ public final class ProcessSupervisor: Sendable {
     private func killAll(_ signal: Int32) {
         state.withLock { state in
             for (pid, entry) in state.entries where entry.status == nil {
-                if interleave_child_exited(pid) != 1 { state.entries[pid]?.endedByRun = true }
+                if interleave_child_dying(pid) != 1 { state.entries[pid]?.endedByRun = true }
                 _ = Glibc.kill(-entry.child.pid, signal)
             }
         }
