@@ -86,8 +86,12 @@ public final class Playground: Sendable {
 
     /// Every run, newest first: live ones as they are now.
     public func runs() throws(Problem) -> [RunSnapshot] {
-        let stored = try storeCall { () throws(StoreError) in try store.list() }
+        // Live runs first: a run leaves the table only once its final row is in the store,
+        // so one that leaves between the two reads is still listed as it ended. Read the
+        // other way round, its row could be read while still "running" and its live
+        // entry gone by the time the table is read.
         let live = self.table.runs.withLock { $0 }
+        let stored = try storeCall { () throws(StoreError) in try store.list() }
         return stored.compactMap { run in
             guard let current = live[run.id] else { return run }
             return current.written.withLock({ $0.deleteWhenPersisted }) ? nil : current.snapshot
