@@ -152,9 +152,13 @@ extension ProcessExperimentTests {
         static let timedOut = [
             VerdictCase(id: "processes", params: ["count": 2, "workMs": 10_000], deadlineMs: 300) { outcome, events, verdict in
                 #expect(outcome.status == .timedOut)
+                // How many children were up by the deadline is the machine's doing; the verdict names that many.
                 let spawned = events.of("process.spawn").count
-                #expect(spawned > 0)
-                #expect(verdict.contains("the \(spawned) child process\(spawned == 1 ? " it started was" : "es it started were") ended and reaped"), "\(verdict)")
+                if spawned == 0 {
+                    #expect(verdict.hasSuffix("every thread was stopped and joined."), "\(verdict)")
+                } else {
+                    #expect(verdict.contains("the \(spawned) child process\(spawned == 1 ? " it started was" : "es it started were") ended and reaped"), "\(verdict)")
+                }
             },
         ]
 
