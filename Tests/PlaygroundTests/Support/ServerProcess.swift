@@ -67,7 +67,14 @@ final class ServerProcess: @unchecked Sendable {
         var line: [UInt8] = []
         let fd = output.fileHandleForReading.fileDescriptor
         var byte: UInt8 = 0
-        while read(fd, &byte, 1) == 1, byte != 0x0A { line.append(byte) }
+        // A signal (another test's child exiting) can interrupt the read: retry, or the
+        // line would be cut short ("server did not report a port (got "I")").
+        while true {
+            let got = read(fd, &byte, 1)
+            if got < 0, errno == EINTR { continue }
+            guard got == 1, byte != 0x0A else { break }
+            line.append(byte)
+        }
         let text = String(decoding: line, as: UTF8.self)
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
             process.terminate()
