@@ -16,6 +16,9 @@ What it reports (milliseconds, median of --repeat page loads):
   parse / model / draws   where the open went: JSON parsing, building the model, progress draws
   main-thread CPU         CPU time of the page's main thread during the open (Chrome's ThreadTime):
                           on a busy machine wall time is several times this
+  zoom / pan frame CPU    the same zoom and pan scripted a frame at a time, each frame's main-thread
+                          CPU time (timeline and overview drawn and rastered): what a frame costs
+                          however busy the machine is
   full-view frame         one redraw of the whole run, zoomed out, raster included (20 redraws)
   zoom / pan frames       redraws while wheel-zooming around the cursor and drag-panning, each timed
                           from the start of the draw to its pixels in the canvas (the draw plus a
@@ -109,6 +112,44 @@ requestAnimationFrame(frame);
 """
 
 
+# The same zoom and pan, one frame per call, each frame's main-thread CPU time measured by Chrome
+# (ThreadTime) around it: the cost of a frame whatever else the machine is doing. A frame here is
+# what a wheel or drag step causes: the timeline and the overview redrawn, and rastered.
+CPU_STEP = """
+const done = arguments[arguments.length - 1];
+const tl = window.interleave.timeline, v = window.interleave.view, ov = window.interleave.overview;
+const x = v.plotWidth * 0.6;
+const [kind, amount] = arguments;
+v.follow = false;
+if (kind === 'zoom') v.zoomAt(x, amount); else if (kind === 'pan') v.panBy(amount);
+// the frame draws on the next animation frame, as after a wheel or drag event; then its pixels
+requestAnimationFrame(() => requestAnimationFrame(() => {
+  tl.ctx.getImageData(0, 0, 1, 1); ov.ctx.getImageData(0, 0, 1, 1);
+  done();
+}));
+"""
+
+
+def cpu_frames(d):
+    """Main-thread CPU ms of each scripted frame, less the cost of an empty call."""
+    import math
+    steps = ([("zoom", math.exp(120 * 0.0015))] * 30 + [("pan", -12)] * 40 + [("zoom", math.exp(-120 * 0.0015))] * 30)
+    d.execute_script("window.interleave.view.fit()")
+    d.execute_async_script(CPU_STEP, "none", 0)
+    empty = []
+    for _ in range(10):
+        t = thread_time(d)
+        d.execute_async_script(CPU_STEP, "none", 0)
+        empty.append(thread_time(d) - t)
+    base = statistics.median(empty)
+    out = []
+    for kind, amount in steps:
+        t = thread_time(d)
+        d.execute_async_script(CPU_STEP, kind, amount)
+        out.append(max(0.0, thread_time(d) - t - base) * 1000)
+    return out
+
+
 def pct(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
@@ -186,10 +227,12 @@ def main():
             full = d.execute_script(FULL_VIEW)
             fulls.append(statistics.median(full))
             inter = d.execute_async_script(INTERACT)
+            inter["cpu"] = cpu_frames(d)
             inters.append(inter)
             if inter["frames"]:
                 print(f"          zoom/pan: {len(inter['frames'])} frames, p95 {pct(inter['frames'], 95):.1f} ms "
-                      f"(draw alone p95 {pct(inter['draws'], 95):.1f}); full view {fulls[-1]:.1f} ms", flush=True)
+                      f"(draw alone p95 {pct(inter['draws'], 95):.1f}); main-thread CPU per frame p95 {pct(inter['cpu'], 95):.1f} ms; "
+                      f"full view {fulls[-1]:.1f} ms", flush=True)
     finally:
         d.quit()
         if srv:
@@ -215,6 +258,11 @@ def main():
         print(f"zoom / pan draws        {len(frames)} frames: mean {statistics.mean(frames):.1f} ms, "
               f"p95 {statistics.median(p95s):.1f} ms, max {max(frames):.1f} ms  (draw + raster; p95 per load: "
               f"{', '.join('%.1f' % p for p in p95s)}; the draw alone: p95 {pct(draws, 95):.1f} ms)")
+    cpus = [pct(i["cpu"], 95) for i in inters if i.get("cpu")]
+    if cpus:
+        allc = [f for i in inters for f in i["cpu"]]
+        print(f"zoom / pan frame CPU    main-thread CPU per frame (timeline + overview, rastered): mean {statistics.mean(allc):.1f} ms, "
+              f"p95 {statistics.median(cpus):.1f} ms, max {max(allc):.1f} ms (p95 per load: {', '.join('%.1f' % p for p in cpus)})")
     if gaps:
         print(f"frame interval          mean {statistics.mean(gaps):.1f} ms (≈{1000 / statistics.mean(gaps):.0f} fps), "
               f"p95 {pct(gaps, 95):.1f} ms")

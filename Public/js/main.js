@@ -53,8 +53,9 @@ const timeline = new Timeline($('timeline'), view, {
     }
     if (state.model && state.model.layoutVersion !== state.laneListVersion) updateLaneList(state.model);
     updateInsights(state.model);
-    if (state.model) {
-      $('run-counts').textContent = `${state.model.events.length.toLocaleString()} events · ${state.model.lanes.size} lanes`;
+    if (state.model) { // only when it changes: a DOM write each frame would lay the page out each frame
+      const counts = `${state.model.events.length.toLocaleString()} events · ${state.model.lanes.size} lanes`;
+      if ($('run-counts').textContent !== counts) $('run-counts').textContent = counts;
     }
   },
 });
@@ -140,7 +141,7 @@ window.addEventListener('keydown', (e) => {
 
 // A small handle for tests and benchmarks (read-only use).
 window.interleave = {
-  state, view, timeline, log, replay,
+  state, view, timeline, log, replay, overview,
   lanes: () => (state.model ? [...state.model.lanes.values()].map((l) => ({ name: l.name, pid: l.pid, kind: l.kind, deadlocked: l.deadlocked })) : []),
   metrics: () => ({ ...timeline.metrics, events: state.model?.events.length ?? 0, timing: state.timing }),
 };

@@ -81,15 +81,30 @@ export class Overview {
     const extent = this.extent();
     const cols = Math.max(1, Math.floor(plotW / 2));
     const { bins, max } = this.histogram(m, cols, extent);
-    ctx.fillStyle = '#ffffff';
-    ctx.fillRect(GUTTER, 0, plotW, H);
-    ctx.fillStyle = '#7d95c4';
-    const colW = plotW / cols;
-    for (let c = 0; c < cols; c++) {
-      if (!bins[c]) continue;
-      const h = Math.max(1, Math.sqrt(bins[c] / max) * (H - 6));
-      ctx.fillRect(GUTTER + c * colW, H - 2 - h, Math.max(1, colW - 0.5), h);
+    // the bars change only with the events: drawn once into a bitmap, copied on every pan and zoom
+    const hist = this.cache;
+    if (hist.bitmapFor !== hist.key + this.dpr) {
+      const b = hist.bitmap || document.createElement('canvas');
+      b.width = Math.round(plotW * this.dpr);
+      b.height = Math.round(H * this.dpr);
+      const g = b.getContext('2d');
+      g.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+      g.fillStyle = '#ffffff';
+      g.fillRect(0, 0, plotW, H);
+      g.fillStyle = '#7d95c4';
+      const colW = plotW / cols;
+      for (let c = 0; c < cols; c++) {
+        if (!bins[c]) continue;
+        const h = Math.max(1, Math.sqrt(bins[c] / max) * (H - 6));
+        g.fillRect(c * colW, H - 2 - h, Math.max(1, colW - 0.5), h);
+      }
+      hist.bitmap = b;
+      hist.bitmapFor = hist.key + this.dpr;
     }
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(hist.bitmap, Math.round(GUTTER * this.dpr), 0);
+    ctx.restore();
     for (const d of m.deadlocks) {
       ctx.fillStyle = '#c0262d';
       ctx.fillRect(GUTTER + (d.ts / extent) * plotW - 1, 0, 2, H);

@@ -82,7 +82,7 @@ async function followEvents(run, model, token) {
   state.stream = ctrl;
   // A recorded run arrives as fast as the network allows: show progress twice a second rather
   // than spend the load redrawing. A live run redraws as often as drawing cost allows.
-  timeline.loadingInterval = isFinished(run.status) ? 500 : 0;
+  timeline.loadingInterval = isFinished(run.status) ? 1000 : 0;
   log.loadingInterval = timeline.loadingInterval;
   const onBatch = (batch) => {
     if (token !== state.openToken) return;

@@ -181,7 +181,7 @@ export class PointIndex {
     const n = this.list.length;
     if (!n) return null;
     let lod = this.lod;
-    if (!lod || n > 2 * lod.builtFor) { this.build(ts, extent); lod = this.lod; }
+    if (!lod || n > 2 * lod.builtFor || n - lod.done > 256 + lod.builtFor / 8) { this.build(ts, extent); lod = this.lod; }
     for (; lod.done < n; lod.done++) { // instants added since: into every level
       const t = ts[this.list[lod.done]];
       for (const level of lod.levels) {
