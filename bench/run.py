@@ -29,6 +29,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # One line per hook (see the docstring); run from the repository root.
 HOOKS = [
     ".build/release/interleave bench-store",  # the run store's append rate vs the recorder's (lessons)
+    "python3 bench/static_vs_nginx.py --binary .build/release/interleave --seconds 5 --rounds 3 --json",  # goal 5
 ]
 
 RESULTS = []  # rows: section, figure, value, unit, baseline name, baseline value, ratio, goal, met

@@ -31,10 +31,19 @@ public struct ServerConfiguration: Sendable {
     public var headerTimeoutMs = 10_000
     /// A request's body must be complete within this many milliseconds of its headers.
     public var bodyTimeoutMs = 30_000
+    /// libmicrohttpd's memory pool per connection: request headers, and the write buffer
+    /// of a streamed response (half of it at most per chunk). libmicrohttpd zeroes the
+    /// whole pool before each keep-alive request, so it is a cost per request too: at
+    /// 256 KiB that `memset` took a third of the time of serving a small static file.
+    public var connectionMemoryBytes = 64 * 1024
     /// How often suspended streams are checked for a client that has gone.
     public var vanishedCheckMs = 1_000
     /// libmicrohttpd's own messages (a client that hung up, a malformed request).
     public var log: (@Sendable (String) -> Void)?
+    /// Asked first for every GET or HEAD without a body, with its headers only: a
+    /// prepared answer (a cached static file) is queued at once, without building a
+    /// `Request` or calling `handler`; nil sends the request the usual way.
+    public var quick: (@Sendable (QuickRequest) -> QuickAnswer?)?
 
     public init() {}
 }
@@ -75,6 +84,8 @@ public final class Server: @unchecked Sendable {
     /// Where the shim sends libmicrohttpd's log lines; lives as long as the server.
     private let logTarget: UnsafeMutablePointer<interleave_log_target>
     private let watchdogStop = Atomic<Bool>(false)
+    /// `stop` has begun (the same as `State.stopping`, readable without the lock).
+    private let stoppingFlag = Atomic<Bool>(false)
 
     public init(configuration: ServerConfiguration, handler: @escaping @Sendable (Request) -> Response) {
         self.configuration = configuration
@@ -109,7 +120,7 @@ public final class Server: @unchecked Sendable {
             MHD_OptionItem(option: .THREAD_POOL_SIZE, value: max(configuration.threads, 1), ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_LIMIT, value: hardLimit, ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.connectionTimeout, ptr_value: nil),
-            MHD_OptionItem(option: .CONNECTION_MEMORY_LIMIT, value: 256 * 1024, ptr_value: nil),
+            MHD_OptionItem(option: .CONNECTION_MEMORY_LIMIT, value: configuration.connectionMemoryBytes, ptr_value: nil),
             MHD_OptionItem(option: .UNESCAPE_CALLBACK, value: unsafeBitCast(Trampolines.unescape, to: Int.self), ptr_value: nil),
             MHD_OptionItem(option: .URI_LOG_CALLBACK, value: unsafeBitCast(Trampolines.uriLog, to: Int.self), ptr_value: context),
             MHD_OptionItem(option: .NOTIFY_CONNECTION, value: unsafeBitCast(Trampolines.notifyConnection, to: Int.self), ptr_value: context),
@@ -142,6 +153,7 @@ public final class Server: @unchecked Sendable {
         let daemon: OpaquePointer? = lock.withLock { state in
             guard !state.stopping else { return nil }
             state.stopping = true
+            stoppingFlag.store(true, ordering: .releasing)
             return state.daemon
         }
         guard let daemon else { return }
@@ -164,7 +176,7 @@ public final class Server: @unchecked Sendable {
         lock.withLock { $0.daemon = nil }
     }
 
-    var isStopping: Bool { lock.withLock { $0.stopping } }
+    var isStopping: Bool { stoppingFlag.load(ordering: .acquiring) }
 
     fileprivate func register(_ stream: StreamConnection) {
         let stopping = lock.withLock { state in
@@ -220,6 +232,41 @@ public final class Server: @unchecked Sendable {
     }
 
     // MARK: Request handling (called on libmicrohttpd's threads)
+
+    /// The fast path, on the first call for a request (headers only): a GET or HEAD
+    /// with no body that `configuration.quick` answers from a prepared response. Anything
+    /// else — a body announced, a NUL in the request line, the server stopping, or no
+    /// prepared answer — returns nil and takes the full path (screening, routing).
+    /// The answer is queued on the next call: queued now, before the (empty) body was
+    /// read, libmicrohttpd would close the connection after it — no keep-alive.
+    fileprivate func answerQuickly(connection: OpaquePointer, url: UnsafePointer<CChar>, version: UnsafePointer<CChar>?,
+                                   method: UnsafePointer<CChar>, state: RequestState) -> QuickAnswer? {
+        guard let quick = configuration.quick, !stoppingFlag.load(ordering: .acquiring) else { return nil }
+        let isHead: Bool
+        if strcmp(method, "GET") == 0 {
+            isHead = false
+        } else if strcmp(method, "HEAD") == 0 {
+            isHead = true
+        } else {
+            return nil
+        }
+        if MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length") != nil
+            || MHD_lookup_connection_value(connection, .HEADER_KIND, "Transfer-Encoding") != nil {
+            return nil
+        }
+        if let version, version.pointee != 0, let rawLength = state.rawURILength,
+           UnsafeRawPointer(version) != UnsafeRawPointer(url) + rawLength + 1 {
+            return nil
+        }
+        return quick(QuickRequest(connection: connection, path: String(cString: url), isHead: isHead))
+    }
+
+    /// The last call of a request `answerQuickly` answered.
+    fileprivate func queueQuick(_ answer: QuickAnswer, on connection: OpaquePointer) -> MHD_Result {
+        let key = ConnectionTable.key(connection)
+        connections.withLock { $0.setPhase(key, .responding) }
+        return MHD_queue_response(connection, UInt32(answer.status), answer.body.prepared)
+    }
 
     /// First call for a request, headers only: refuse what must not be read on.
     /// Answering now (with `Connection: close`) means the body is never read, so no
@@ -297,7 +344,7 @@ public final class Server: @unchecked Sendable {
                                                 MHD_ResponseMemoryMode(rawValue: 2)!)
             }
         case .shared(let body):
-            mhdResponse = body.response(headers: response.headers)
+            mhdResponse = body.prepared
             headersAdded = mhdResponse != nil
         case .file(let file):
             mhdResponse = file.take().flatMap { MHD_create_response_from_fd(Int(file.size), $0) }
@@ -450,6 +497,8 @@ final class RequestState {
     var headersSeen = false
     /// Length of the raw URI as a C string, before libmicrohttpd touched it.
     var rawURILength: Int?
+    /// The fast path's answer, found with the headers, queued on the last call.
+    var quick: QuickAnswer?
 }
 
 final class ValueCollector {
@@ -530,44 +579,59 @@ struct ConnectionTable {
     }
 }
 
-/// Bytes answered many times (a cached static file): libmicrohttpd builds its response
-/// once — headers included — and every request queues that same reference-counted
-/// response, with no copy. The buffer is freed by libmicrohttpd when the last
-/// reference goes, so a replaced cache entry never pulls memory from under a send.
+/// Bytes answered many times with the same headers (a cached static file, or its 304):
+/// libmicrohttpd's response is built once — headers included — and every request queues
+/// that same reference-counted response, with no copy and no allocation. libmicrohttpd
+/// frees it when the last reference goes, so a replaced cache entry never pulls memory
+/// from under a send.
 public final class SharedBody: @unchecked Sendable {
-    private let bytes: [UInt8]
-    private let lock = Mutex<(headers: [String], bits: UInt)?>(nil)
+    /// Immutable after init; libmicrohttpd's responses may be queued from many threads.
+    fileprivate let prepared: OpaquePointer?
+    public let count: Int
+    public let headers: [(String, String)]
 
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    public var count: Int { bytes.count }
-
-    /// The prepared response (this object keeps its reference; each queueing adds one),
-    /// or nil if `headers` differ from the first use's.
-    fileprivate func response(headers: [(String, String)]) -> OpaquePointer? {
-        let flat = headers.flatMap { [$0.0, $0.1] }
-        return lock.withLock { prepared -> OpaquePointer? in
-            if prepared == nil {
-                let buffer = malloc(max(bytes.count, 1))!
-                bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-                guard let response = MHD_create_response_from_buffer_with_free_callback(bytes.count, buffer, { free($0) }) else {
-                    Glibc.free(buffer)
-                    return nil
-                }
-                for (name, value) in headers { MHD_add_response_header(response, name, value) }
-                prepared = (flat, UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(response))))
-            }
-            guard let prepared, prepared.headers == flat, let response = OpaquePointer(bitPattern: prepared.bits) else {
-                return nil
-            }
-            return response
+    public init(_ bytes: [UInt8], headers: [(String, String)]) {
+        count = bytes.count
+        self.headers = headers
+        let buffer = malloc(max(bytes.count, 1))!
+        bytes.withUnsafeBytes { if let base = $0.baseAddress { buffer.copyMemory(from: base, byteCount: $0.count) } }
+        let response = MHD_create_response_from_buffer_with_free_callback(bytes.count, buffer, { free($0) })
+        if let response {
+            for (name, value) in headers { MHD_add_response_header(response, name, value) }
+        } else {
+            free(buffer)
         }
+        prepared = response
     }
 
     deinit {
-        if let prepared = lock.withLock({ $0 }), let response = OpaquePointer(bitPattern: prepared.bits) {
-            MHD_destroy_response(response)
-        }
+        if let prepared { MHD_destroy_response(prepared) }
+    }
+}
+
+/// A GET or HEAD seen with its headers only (see `ServerConfiguration.quick`).
+public struct QuickRequest {
+    fileprivate let connection: OpaquePointer
+    /// The decoded path, as `Request.path`.
+    public let path: String
+    public let isHead: Bool
+
+    public var method: String { isHead ? "HEAD" : "GET" }
+
+    /// A request header (the name in any case), read only when asked for.
+    public func header(_ name: String) -> String? {
+        MHD_lookup_connection_value(connection, .HEADER_KIND, name).map { String(cString: $0) }
+    }
+}
+
+/// A prepared answer for the fast path: a status and a response built once.
+public struct QuickAnswer: Sendable {
+    public let status: Int
+    public let body: SharedBody
+
+    public init(status: Int, body: SharedBody) {
+        self.status = status
+        self.body = body
     }
 }
 
@@ -735,10 +799,20 @@ enum Trampolines {
         if !state.headersSeen {
             // First call: headers only.
             state.headersSeen = true
+            if let answer = server.answerQuickly(connection: connection, url: url, version: version, method: method,
+                                                 state: state) {
+                state.quick = answer
+                return .YES
+            }
             if let refused = server.screen(connection: connection, url: url, version: version, method: method, state: state) {
                 return refused
             }
             return .YES
+        }
+        if let answer = state.quick {
+            // No body was announced, so this is the last call (a stray byte would be the next request).
+            uploadSize.pointee = 0
+            return server.queueQuick(answer, on: connection)
         }
         if uploadSize.pointee > 0 {
             let count = uploadSize.pointee

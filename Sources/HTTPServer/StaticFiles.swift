@@ -6,10 +6,12 @@ import Synchronization
 /// of a symlink), symlinks that resolve elsewhere (checked on the real path), and
 /// anything that is not a regular file (a FIFO would block the serving thread).
 ///
-/// Small files are cached with their response prepared once (see `SharedBody`) and
-/// revalidated against the file at most every `revalidateMs`; larger ones are sent by
-/// the kernel from the open file. Every answer carries an `ETag` and `Last-Modified`,
-/// and a matching `If-None-Match` / `If-Modified-Since` gets 304 without the body.
+/// Small files are cached with their 200 and 304 responses prepared once (see
+/// `SharedBody`) and revalidated against the file at most every `revalidateMs`, so a
+/// request for a cached file makes no system call of its own; larger ones are sent by
+/// the kernel from the open file (`sendfile`). Every answer carries `Cache-Control:
+/// no-cache`, an `ETag` and `Last-Modified`, and a matching `If-None-Match` /
+/// `If-Modified-Since` gets 304 without the body.
 public final class StaticFiles: Sendable {
     public let root: String
     /// Files up to this size are kept in memory.
@@ -18,8 +20,9 @@ public final class StaticFiles: Sendable {
     private let cache = Mutex<[String: Entry]>([:])
     private static let cacheEntries = 512
 
-    /// One file as served: validators and prepared 200 and 304 answers.
-    private struct Entry: Sendable {
+    /// One file as served: validators and prepared 200 and 304 answers. A class, so a
+    /// cache hit copies one reference out of the lock.
+    private final class Entry: Sendable {
         let realPath: String
         let device: UInt64
         let inode: UInt64
@@ -29,7 +32,37 @@ public final class StaticFiles: Sendable {
         let etag: String
         let lastModified: String
         let contentType: String
-        let body: SharedBody?  // nil: too large to cache, sent from the file
+        let ok: SharedBody?  // nil: too large to cache, sent from the file
+        let notModified: SharedBody
+
+        init(realPath: String, device: UInt64, inode: UInt64, size: Int, mtimeNs: Int64, checkedNs: UInt64, etag: String,
+             lastModified: String, contentType: String, ok: SharedBody?, notModified: SharedBody) {
+            self.realPath = realPath
+            self.device = device
+            self.inode = inode
+            self.size = size
+            self.mtimeNs = mtimeNs
+            self.checkedNs = checkedNs
+            self.etag = etag
+            self.lastModified = lastModified
+            self.contentType = contentType
+            self.ok = ok
+            self.notModified = notModified
+        }
+
+        /// The same file, checked again at `now`.
+        func checked(at now: UInt64) -> Entry {
+            Entry(realPath: realPath, device: device, inode: inode, size: size, mtimeNs: mtimeNs, checkedNs: now, etag: etag,
+                  lastModified: lastModified, contentType: contentType, ok: ok, notModified: notModified)
+        }
+
+        var validators: [(String, String)] {
+            [("Cache-Control", "no-cache"), ("ETag", etag), ("Last-Modified", lastModified)]
+        }
+
+        var okHeaders: [(String, String)] {
+            [("Content-Type", contentType)] + validators + [("X-Content-Type-Options", "nosniff")]
+        }
     }
 
     /// `root` must exist; it is resolved to its real path once.
@@ -46,12 +79,11 @@ public final class StaticFiles: Sendable {
                           slug: "method-not-allowed", headers: [("Allow", "GET, HEAD")])
         }
         let entry = try lookup(request.path)
-        if notModified(request, entry) {
-            return Response(status: 304, headers: validators(entry))
+        if notModified(ifNoneMatch: request.header("If-None-Match"), ifModifiedSince: request.header("If-Modified-Since"), entry) {
+            return Response(status: 304, headers: entry.notModified.headers, body: .shared(entry.notModified))
         }
-        if let body = entry.body {
-            return Response(status: 200, headers: [("Content-Type", entry.contentType)] + validators(entry)
-                                + [("X-Content-Type-Options", "nosniff")], body: .shared(body))
+        if let body = entry.ok {
+            return Response(status: 200, headers: body.headers, body: .shared(body))
         }
         // Not cached: open it again, checking it is still the same regular file.
         let fd = open(entry.realPath, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
@@ -60,24 +92,29 @@ public final class StaticFiles: Sendable {
             if fd >= 0 { close(fd) }
             throw notFound(request.path)
         }
-        return Response(status: 200, headers: [("Content-Type", entry.contentType)] + validators(entry)
-                            + [("X-Content-Type-Options", "nosniff")],
-                        body: .file(FileBody(fd: fd, size: UInt64(info.st_size))))
+        return Response(status: 200, headers: entry.okHeaders, body: .file(FileBody(fd: fd, size: UInt64(info.st_size))))
     }
 
-    private func validators(_ entry: Entry) -> [(String, String)] {
-        [("Cache-Control", "no-cache"), ("ETag", entry.etag), ("Last-Modified", entry.lastModified)]
+    /// The fast path (`ServerConfiguration.quick`): the prepared 200 or 304 of a cached
+    /// file, or nil for anything else (not found, refused, too large to cache), which
+    /// then takes the full path through `respond` and gets its answer there.
+    public func quickAnswer(_ request: QuickRequest) -> QuickAnswer? {
+        guard let entry = try? lookup(request.path) else { return nil }
+        if notModified(ifNoneMatch: request.header("If-None-Match"), ifModifiedSince: request.header("If-Modified-Since"), entry) {
+            return QuickAnswer(status: 304, body: entry.notModified)
+        }
+        return entry.ok.map { QuickAnswer(status: 200, body: $0) }
     }
 
     /// RFC 9110 §13.2.2: If-None-Match wins; If-Modified-Since only without it.
-    private func notModified(_ request: Request, _ entry: Entry) -> Bool {
-        if let tags = request.header("If-None-Match") {
+    private func notModified(ifNoneMatch: String?, ifModifiedSince: String?, _ entry: Entry) -> Bool {
+        if let tags = ifNoneMatch {
             return tags.split(separator: ",").contains { tag in
                 let trimmed = tag.trimmingSpaces()
                 return trimmed == "*" || trimmed == entry.etag || trimmed == "W/" + entry.etag
             }
         }
-        if let since = request.header("If-Modified-Since"), let seconds = HTTPDate.parse(since) {
+        if let since = ifModifiedSince, let seconds = HTTPDate.parse(since) {
             return entry.mtimeNs / 1_000_000_000 <= seconds
         }
         return false
@@ -85,10 +122,10 @@ public final class StaticFiles: Sendable {
 
     private func lookup(_ path: String) throws(Problem) -> Entry {
         let now = Server.nowNs()
-        if let cached = cache.withLock({ $0[path] }), now &- cached.checkedNs < revalidateMs * 1_000_000 {
-            return cached
-        }
         let previous = cache.withLock { $0[path] }
+        if let previous, now &- previous.checkedNs < revalidateMs * 1_000_000 {
+            return previous
+        }
         guard let entry = resolve(path, now: now, previous: previous) else {
             _ = cache.withLock { $0.removeValue(forKey: path) }
             throw notFound(path)
@@ -124,19 +161,23 @@ public final class StaticFiles: Sendable {
         let size = Int(info.st_size)
         if let previous, previous.realPath == real, previous.inode == UInt64(info.st_ino),
            previous.device == UInt64(info.st_dev), previous.size == size, previous.mtimeNs == mtimeNs {
-            return Entry(realPath: real, device: previous.device, inode: previous.inode, size: size, mtimeNs: mtimeNs,
-                         checkedNs: now, etag: previous.etag, lastModified: previous.lastModified,
-                         contentType: previous.contentType, body: previous.body)
+            return previous.checked(at: now)
         }
-        var body: SharedBody?
+        var bytes: [UInt8]?
         if size <= cacheLimit {
-            guard let bytes = readAll(fd, expected: size) else { return nil }
-            body = SharedBody(bytes)
+            guard let read = readAll(fd, expected: size) else { return nil }
+            bytes = read
         }
         let etag = "\"\(String(UInt64(info.st_ino), radix: 16))-\(String(size, radix: 16))-\(String(mtimeNs, radix: 16))\""
+        let lastModified = HTTPDate.format(Int(info.st_mtim.tv_sec))
+        let validators = [("Cache-Control", "no-cache"), ("ETag", etag), ("Last-Modified", lastModified)]
+        let contentType = Self.contentType(for: real)
+        let ok = bytes.map {
+            SharedBody($0, headers: [("Content-Type", contentType)] + validators + [("X-Content-Type-Options", "nosniff")])
+        }
         return Entry(realPath: real, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: size, mtimeNs: mtimeNs,
-                     checkedNs: now, etag: etag, lastModified: HTTPDate.format(Int(info.st_mtim.tv_sec)),
-                     contentType: Self.contentType(for: real), body: body)
+                     checkedNs: now, etag: etag, lastModified: lastModified, contentType: contentType, ok: ok,
+                     notModified: SharedBody([], headers: validators))
     }
 
     private func notFound(_ path: String) -> Problem {

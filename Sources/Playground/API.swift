@@ -7,7 +7,8 @@ import Tracing
 /// The HTTP API of DESIGN.md, as routes over a `Playground`.
 public enum API {
     /// `streams` reports how many live event streams are open (for health).
-    public static func router(playground: Playground, publicDirectory: String?,
+    /// `files` serves `publicDirectory` (made here when not given).
+    public static func router(playground: Playground, publicDirectory: String?, files: StaticFiles? = nil,
                               streams: @escaping @Sendable () -> Int = { 0 }) -> Router {
         var router = Router()
 
@@ -118,7 +119,7 @@ public enum API {
 
         router.add("GET", "/api/openapi.json") { _ in .json(OpenAPI.document(version: playground.configuration.version)) }
 
-        if let publicDirectory, let files = StaticFiles(root: publicDirectory) {
+        if let publicDirectory, let files = files ?? StaticFiles(root: publicDirectory) {
             router.fallback = { request throws(Problem) in
                 if request.path.hasPrefix("/api/") { throw Problem.notFound("no API endpoint at \(request.path.prefix(200))") }
                 return try files.respond(to: request)

@@ -20,7 +20,8 @@ public final class App: Sendable {
         self.playground = playground
         let box = ServerBox()
         let streams: @Sendable () -> Int = { box.server?.streamCount ?? 0 }
-        let router = API.router(playground: playground, publicDirectory: publicDirectory, streams: streams)
+        let files = publicDirectory.flatMap { StaticFiles(root: $0) }
+        let router = API.router(playground: playground, publicDirectory: publicDirectory, files: files, streams: streams)
         let door = FrontDoor(security: security ?? SecurityConfiguration(allowedHosts: SecurityConfiguration.hosts(servedOn: http.host)),
                              router: router)
         let handler: @Sendable (Request) -> Response = { request in
@@ -59,6 +60,21 @@ public final class App: Sendable {
             http.log = { message in Observability.logger.debug("libmicrohttpd", metadata: ["message": .string(message)]) }
         }
         http.largeBodies[Recording.importPath] = Recording.maxImportBytes
+        if let files {
+            // Cached static files skip routing: what the router would send to its static
+            // fallback, from a host the front door accepts (the only check it makes there).
+            let allowedHosts = door.security.allowedHosts
+            http.quick = { request in
+                guard !request.path.hasPrefix("/api/"), request.path != "/metrics" else { return nil }
+                if let allowedHosts, let host = request.header("Host"), !allowedHosts.contains(FrontDoor.hostName(host)) {
+                    return nil
+                }
+                let started = interleave_monotonic_ns()
+                guard let answer = files.quickAnswer(request) else { return nil }
+                Observability.staticServed(request, status: answer.status, durationNs: interleave_monotonic_ns() - started)
+                return answer
+            }
+        }
         let server = Server(configuration: http, handler: handler)
         box.server = server
         self.server = server

@@ -45,6 +45,20 @@ public enum Observability {
         ])
     }
 
+    /// A cached static file answered by the fast path (200 or 304), same metrics as
+    /// `request` under the route "static". Its log line is at `debug`: at the default
+    /// level a page load's dozen asset fetches do not each write a line (and a line costs
+    /// more than serving the file); `--log-level debug` shows them. Every other request —
+    /// errors, refusals, API calls, files too large to cache — still logs at `info`.
+    static func staticServed(_ request: QuickRequest, status: Int, durationNs: UInt64) {
+        StaticMetrics.shared.record(head: request.isHead, notModified: status == 304, durationNs: durationNs)
+        logger.debug("request", metadata: [
+            "method": .string(request.method), "path": .string(clip(request.path)),
+            "status": .stringConvertible(status),
+            "ms": .stringConvertible((Double(durationNs) / 1e4).rounded() / 100),
+        ])
+    }
+
     static func runStarted(_ record: LiveRun) {
         Counter(label: "interleave_runs_started_total", dimensions: [("experiment", record.experiment)]).increment()
         logger.info("run", metadata: [
@@ -83,6 +97,30 @@ public enum Observability {
 
     static func clip(_ text: String) -> String {
         String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) }.prefix(200))
+    }
+}
+
+/// The fast path's metrics, made once: `Counter(label:dimensions:)` looks its handler
+/// up in the factory (a lock and a dictionary) every time it is called.
+private final class StaticMetrics: @unchecked Sendable {
+    // Immutable after init; the handlers behind them are thread-safe.
+    static let shared = StaticMetrics()
+    private let counters: [Metrics.Counter]  // [GET 200, GET 304, HEAD 200, HEAD 304]
+    private let timers: [Metrics.Timer]  // [GET, HEAD]
+
+    private init() {
+        counters = [("GET", "200"), ("GET", "304"), ("HEAD", "200"), ("HEAD", "304")].map { method, status in
+            Metrics.Counter(label: "interleave_http_requests_total",
+                    dimensions: [("route", "static"), ("method", method), ("status", status)])
+        }
+        timers = ["GET", "HEAD"].map {
+            Metrics.Timer(label: "interleave_http_request_duration_seconds", dimensions: [("route", "static"), ("method", $0)])
+        }
+    }
+
+    func record(head: Bool, notModified: Bool, durationNs: UInt64) {
+        counters[(head ? 2 : 0) + (notModified ? 1 : 0)].increment()
+        timers[head ? 1 : 0].recordNanoseconds(Int64(durationNs))
     }
 }
 
