@@ -8,7 +8,9 @@ import { instantFamily, addShape, paintShapes } from '../styles.js';
 
 // Up to this many spans (or instants, or counter points) in view, each is drawn one by one;
 // beyond it, the zoomed-out paths draw per pixel column (model/spans.js, binary searches).
+// Spans cost most (fill, outline, label): their paths switch earliest.
 const DIRECT_MAX = 1500;
+const SPANS_DIRECT_MAX = 500;
 
 export class LayersMixin {
   drawSpans(ctx, lane, y, t0, t1, tMax, X, styles) {
@@ -18,7 +20,7 @@ export class LayersMixin {
       if (!spans.length) continue;
       const from = lowerBound(spans, t0 - reach(lane, track, tMax) - 1, (s) => s.start);
       const to = upperBound(spans, hi, (s) => s.start);
-      if (to - from <= DIRECT_MAX) { // a few thousand: each one, exactly
+      if (to - from <= SPANS_DIRECT_MAX) { // a few hundred: each one, exactly
         this.paintSpans(ctx, spans, from, to, null, y, t0, tMax, X, styles);
         continue;
       }
@@ -156,7 +158,22 @@ export class LayersMixin {
     const to = m.upperIndex(list, hiT, from);
     // Collect x positions per family (one per 3 px column), then fill each family as one path.
     const byFamily = new Map(); // family -> {last, xs}
-    if (to - from <= DIRECT_MAX) {
+    const many = to - from > DIRECT_MAX;
+    if (!many && lane.instantsByType.size > 1 && to - from > 64) {
+      // a few hundred: per event type (its family looked up once, no event object read), the
+      // first instant of each 3 px column
+      for (const [type, tl] of lane.instantsByType) {
+        const fam = instantFamily(String(type));
+        if (fam.shape === 'none') continue;
+        let b = byFamily.get(fam);
+        if (!b) { b = { cols: new Set(), xs: [] }; byFamily.set(fam, b); }
+        for (let k = m.lowerIndex(tl, t0 - pad); k < tl.length && ts[tl[k]] <= hiT; k++) {
+          const x = X(ts[tl[k]]);
+          const col = Math.round(x / 3);
+          if (!b.cols.has(col)) { b.cols.add(col); b.xs.push(x); }
+        }
+      }
+    } else if (!many) {
       for (let k = from; k < to; k++) {
         const e = ev[list[k]];
         const fam = instantFamily(String(e.type));
@@ -206,7 +223,7 @@ export class LayersMixin {
       ctx.fillStyle = fam.color;
       ctx.strokeStyle = fam.color;
       let xs = b.xs;
-      if (xs.length > 64) {
+      if ((many && xs.length > 64) || xs.length > 150) {
         // Dense: markers 3 px apart overlap into a band anyway. Each run of touching markers
         // becomes a band (one fill, cheap to raster) with the shape at both ends; the rest
         // keep their shape.
