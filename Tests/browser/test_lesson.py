@@ -171,7 +171,9 @@ def test_compare_aligns_every_run_at_its_own_start_with_one_counter_scale(server
         };
     """)
     assert len(set(round(x, 6) for x in info["zeroX"])) == 1, info["zeroX"]
-    assert all(ts < 50_000 for ts in info["firstTs"]), info["firstTs"]  # each run's own clock starts at its run.start
+    # Each run's own clock starts near its run.start (tens of ms; a loaded machine has shown 60):
+    # far below the seconds a server-wide clock would read this late in the session.
+    assert all(ts < 1_000_000 for ts in info["firstTs"]), info["firstTs"]
     assert info["scaled"] == ["function"] * 3
     assert info["ids"] == [b["id"], c["id"]]
     verdicts = [el.text for el in browser.find_elements(By.CSS_SELECTOR, "#compare-wrap .compare-run .verdict")]
