@@ -53,8 +53,9 @@ def driver():
 
 OPEN_TIMING = """
 const t = window.interleave.state.timing;
-return t && t.drawn != null && t.painted != null ? {firstEvent: t.firstEvent, loaded: t.loaded, drawn: t.drawn,
-  painted: t.painted, parseMs: t.parseMs, modelMs: t.modelMs, drawsMs: window.interleave.timeline.metrics.totalMs,
+// (an older viewer has no painted, parse or model figures: 0)
+return t && t.drawn != null && (t.painted != null || !('painted' in t)) ? {firstEvent: t.firstEvent, loaded: t.loaded, drawn: t.drawn,
+  painted: t.painted || t.drawn, parseMs: t.parseMs || 0, modelMs: t.modelMs || 0, drawsMs: window.interleave.timeline.metrics.totalMs || 0,
   rendered: Number(document.body.dataset.eventsRendered)} : null;
 """
 
@@ -163,6 +164,7 @@ def main():
     ap.add_argument("--server", help="base URL of a running Interleave server (default: start the stub)")
     ap.add_argument("--run", help="run id on --server to open")
     ap.add_argument("--bin", help="path of the interleave binary: start it and record a big real run")
+    ap.add_argument("--open-only", action="store_true", help="measure opening only (no zoom and pan)")
     ap.add_argument("--screenshot", help="save a PNG of the page with the whole run in view, after the first load")
     args = ap.parse_args()
 
@@ -223,6 +225,8 @@ def main():
                   f"main-thread CPU {timing['cpu']:.0f})", flush=True)
             if i == 0 and args.screenshot:
                 d.save_screenshot(args.screenshot)
+            if args.open_only:
+                continue
             d.execute_script(TIME_RASTER)
             full = d.execute_script(FULL_VIEW)
             fulls.append(statistics.median(full))
@@ -249,7 +253,8 @@ def main():
           f"stream done {med('loaded'):.0f} ms; runs: {', '.join('%.0f' % o['drawn'] for o in opens)})")
     print(f"where it went           parse {med('parseMs'):.0f} ms, model {med('modelMs'):.0f} ms, progress and final draws {med('drawsMs'):.0f} ms; "
           f"main-thread CPU {med('cpu'):.0f} ms")
-    print(f"full-view frame         median {statistics.median(fulls):.1f} ms (draw + raster)")
+    if fulls:
+        print(f"full-view frame         median {statistics.median(fulls):.1f} ms (draw + raster)")
     frames = [f for i in inters for f in i["frames"]]
     draws = [f for i in inters for f in i["draws"]]
     gaps = [f for i in inters for f in i["intervals"]]
