@@ -86,10 +86,10 @@ http {{
     return process, url
 
 
-def start_interleave(binary, directory, public):
+def start_interleave(binary, directory, public, extra=()):
     log = open(os.path.join(directory, "interleave.log"), "w")
     process = subprocess.Popen([binary, "serve", "--port", "0", "--public-dir", public, "--exit-on-stdin-close",
-                                "--data-dir", os.path.join(directory, "data")],
+                                "--data-dir", os.path.join(directory, "data"), *extra],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
     line = process.stdout.readline()
     if "listening" not in line:
@@ -131,6 +131,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--log-every-request", action="store_true",
+                        help="run Interleave at --log-level debug: a log line per static request too, as nginx's access log")
     parser.add_argument("--json", action="store_true", help="also print the figure as a JSON row (bench/run.py HOOKS)")
     args = parser.parse_args()
     if not shutil.which("wrk") or not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
@@ -138,10 +140,12 @@ def main():
     public = os.path.join(ROOT, "Public")
     with tempfile.TemporaryDirectory(prefix="interleave-static-") as directory:
         nginx, nginx_url = start_nginx(directory, public)
-        interleave, interleave_url = start_interleave(args.binary, directory, public)
+        interleave, interleave_url = start_interleave(args.binary, directory, public,
+                                                      ["--log-level", "debug"] if args.log_every_request else [])
         try:
             print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s /index.html "
-                  f"({os.path.getsize(os.path.join(public, 'index.html'))} bytes), {args.rounds} rounds each, alternating")
+                  f"({os.path.getsize(os.path.join(public, 'index.html'))} bytes), {args.rounds} rounds each, alternating"
+                  + (", Interleave logging every request" if args.log_every_request else ""))
             rates = {"nginx": [], "interleave": []}
             for round_number in range(args.rounds):
                 for name, url in (("nginx", nginx_url), ("interleave", interleave_url)):

@@ -188,15 +188,22 @@ public struct LineLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        let keys = Self.leading.filter { merged[$0] != nil } + merged.keys.filter { !Self.leading.contains($0) }.sorted()
-        let line: String
+        var bytes = line(event)
+        bytes.append(0x0A)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// One line, without its newline. The text format is built straight into bytes (a
+    /// request line is written at every request: no dictionary merge, sort or string
+    /// interpolation unless the event needs it).
+    func line(_ event: LogEvent) -> [UInt8] {
+        let entries = entries(event)
         switch format {
         case .json:
             var object: JSONObject = ["ts": .string(Self.timestamp()), "level": .string(event.level.rawValue),
                                       "msg": .string(event.message.description)]
-            for key in keys {
-                let text = merged[key]!.description
+            for (key, value) in entries {
+                let text = value.description
                 if Self.numericKeys.contains(key), let integer = Int(text) {
                     object[key] = .int(integer)
                 } else if Self.numericKeys.contains(key), let number = Double(text) {
@@ -205,36 +212,81 @@ public struct LineLogHandler: LogHandler {
                     object[key] = .string(text)
                 }
             }
-            line = JSONValue.object(object).jsonString
+            return Array(JSONValue.object(object).jsonString.utf8)
         case .text:
-            var parts = [Self.timestamp(), event.level.rawValue, event.message.description]
-            for key in keys {
-                let text = merged[key]!.description
-                let quoted = text.contains(" ") || text.contains("\"") || text.isEmpty
-                parts.append("\(key)=\(quoted ? JSONValue.string(text).jsonString : text)")
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(128)
+            Self.appendTimestamp(to: &bytes)
+            bytes.append(0x20)
+            bytes.append(contentsOf: event.level.rawValue.utf8)
+            bytes.append(0x20)
+            bytes.append(contentsOf: event.message.description.utf8)
+            for (key, value) in entries {
+                bytes.append(0x20)
+                bytes.append(contentsOf: key.utf8)
+                bytes.append(UInt8(ascii: "="))
+                let text = value.description
+                if text.isEmpty || text.utf8.contains(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\"") }) {
+                    bytes.append(contentsOf: JSONValue.string(text).jsonString.utf8)
+                } else {
+                    bytes.append(contentsOf: text.utf8)
+                }
             }
-            line = parts.joined(separator: " ")
+            return bytes
         }
-        var bytes = Array(line.utf8)
-        bytes.append(0x0A)
-        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// The line's fields in order: the leading keys first, then the others sorted.
+    private func entries(_ event: LogEvent) -> [(String, Logger.Metadata.Value)] {
+        let merged: Logger.Metadata
+        if let own = event.metadata, !own.isEmpty {
+            merged = metadata.isEmpty ? own : metadata.merging(own) { $1 }
+        } else {
+            merged = metadata
+        }
+        var entries: [(String, Logger.Metadata.Value)] = []
+        entries.reserveCapacity(merged.count)
+        for key in Self.leading {
+            if let value = merged[key] { entries.append((key, value)) }
+        }
+        if entries.count < merged.count {
+            for key in merged.keys.filter({ !Self.leading.contains($0) }).sorted() { entries.append((key, merged[key]!)) }
+        }
+        return entries
     }
 
     /// Keys shown first, in this order: a request line reads method, path, status, ms.
     private static let leading = ["method", "path", "status", "ms", "run", "experiment"]
     private static let numericKeys: Set<String> = ["status", "ms", "events", "dropped"]
 
+    /// `2026-11-23T15:08:56.123Z` (UTC, milliseconds).
     static func timestamp() -> String {
+        var bytes: [UInt8] = []
+        appendTimestamp(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func appendTimestamp(to bytes: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int = 2) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        func digits(_ value: Int, _ width: Int, then separator: UInt8) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+            bytes.append(separator)
         }
-        let millis = pad(Int32(now.tv_nsec / 1_000_000), 3)
-        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(millis)Z"
+        digits(Int(parts.tm_year) + 1900, 4, then: UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2, then: UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2, then: UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2, then: UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2, then: UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2, then: UInt8(ascii: "."))
+        digits(Int(now.tv_nsec / 1_000_000), 3, then: UInt8(ascii: "Z"))
     }
 }
