@@ -6,6 +6,12 @@ import Tracing
 /// A fixed pool of real worker threads taking tasks from one FIFO queue — Python's
 /// `ThreadPoolExecutor` with its futures and done-callbacks — traced as
 /// `task.submit` → `task.start` (same `flow`) → `task.end` → `task.callback`.
+///
+/// Wake-ups are targeted, not broadcast: a submit wakes one idle worker only when no
+/// woken worker is already on its way (busy workers take the next task themselves
+/// when they finish one), and a completion wakes only the lanes waiting for that
+/// future, or for the pool to drain. So a stream of short tasks costs no futex
+/// wake-ups at all while every worker is busy.
 public final class TaskPool: Sendable {
     public typealias Work = @Sendable (Lane) throws -> JSONValue
 
@@ -18,18 +24,29 @@ public final class TaskPool: Sendable {
         var queue: [Pending] = []
         var head = 0
         var shuttingDown = false
-        var running = 0
+        /// Workers waiting in `taskMonitor` for a task, and signals sent to them not yet
+        /// consumed: a submit signals only when `idle > wakes`.
+        var idle = 0
+        var wakes = 0
     }
 
     private let context: RunContext
-    private let monitor: Monitor
+    /// Idle workers wait here for a task.
+    private let taskMonitor: Monitor
+    /// Lanes waiting for a result or for `shutdown(wait: true)` wait here.
+    private let doneMonitor: Monitor
     private let state = Mutex(State())
+    /// Tasks submitted and not yet completed (their callbacks run).
+    private let unfinished = Atomic<Int>(0)
+    /// Lanes waiting in `shutdown(wait: true)` for `unfinished` to reach 0.
+    private let drainWaiters = Atomic<Int>(0)
     public let workerLanes: [String]
 
     /// Starts `workers` threads named `\(prefix)-1` … on their own lanes.
     public init(context: RunContext, workers: Int, prefix: String = "worker") {
         self.context = context
-        self.monitor = Monitor(control: context.control)
+        self.taskMonitor = Monitor(control: context.control)
+        self.doneMonitor = Monitor(control: context.control)
         self.workerLanes = (1...max(workers, 1)).map { "\(prefix)-\($0)" }
         for name in workerLanes {
             context.spawn(name) { [self] lane in try workLoop(lane) }
@@ -40,43 +57,72 @@ public final class TaskPool: Sendable {
     @discardableResult
     public func submit(task: Int, from lane: Lane, _ work: @escaping Work) -> TaskFuture {
         let flow = context.recorder.nextFlow()
-        let future = TaskFuture(task: task, flow: flow, monitor: monitor)
-        monitor.withLock {
-            state.withLock { $0.queue.append(Pending(future: future, work: work)) }
-            lane.emit(TaskNames.submit, flow: flow, TraceFields(TaskNames.task, .int(task)))
-            monitor.broadcast()
+        let future = TaskFuture(task: task, flow: flow, monitor: doneMonitor)
+        unfinished.add(1, ordering: .sequentiallyConsistent)
+        // Traced before the task is visible to the workers, so its task.start always follows it.
+        lane.emit(TaskNames.submit, flow: flow, TraceFields(TaskNames.task, .int(task)))
+        let wake = state.withLock { state in
+            state.queue.append(Pending(future: future, work: work))
+            guard state.idle > state.wakes else { return false }
+            state.wakes += 1
+            return true
         }
+        // Under the monitor's lock: a worker that just counted itself idle is then
+        // already inside its wait, so the signal cannot be lost.
+        if wake { taskMonitor.withLock { taskMonitor.signal() } }
         return future
     }
 
     /// Stops taking tasks; with `wait`, blocks `lane` until every queued task is done
     /// (traced as `io.begin/io.end {op: "shutdown"}`).
     public func shutdown(wait: Bool, on lane: Lane) throws(RunInterrupted) {
-        monitor.withLock {
-            state.withLock { $0.shuttingDown = true }
-            monitor.broadcast()
-        }
+        state.withLock { $0.shuttingDown = true }
+        taskMonitor.lockAndBroadcast()
         guard wait else { return }
         lane.emit("io.begin", ["op": "shutdown(wait=True)"])
-        try monitor.withLock { () throws(RunInterrupted) in
-            _ = try monitor.wait(until: { state.withLock { $0.head == $0.queue.count && $0.running == 0 } })
+        try doneMonitor.withLock { () throws(RunInterrupted) in
+            drainWaiters.add(1, ordering: .sequentiallyConsistent)
+            defer { drainWaiters.subtract(1, ordering: .sequentiallyConsistent) }
+            _ = try doneMonitor.wait(until: { unfinished.load(ordering: .sequentiallyConsistent) == 0 })
         }
         lane.emit("io.end", ["op": "shutdown(wait=True)"])
     }
 
-    private func workLoop(_ lane: Lane) throws {
-        while true {
-            let next: Pending? = try monitor.withLock { () throws(RunInterrupted) -> Pending? in
-                _ = try monitor.wait(until: { state.withLock { $0.head < $0.queue.count || $0.shuttingDown } })
-                return state.withLock { state in
-                    guard state.head < state.queue.count else { return nil }
-                    let next = state.queue[state.head]
-                    state.head += 1
-                    state.running += 1
-                    return next
+    /// The next task for a worker, waiting while the queue is empty; nil once the
+    /// pool shuts down with nothing left.
+    private func take() throws(RunInterrupted) -> Pending? {
+        try taskMonitor.withLock { () throws(RunInterrupted) -> Pending? in
+            while true {
+                let (next, stop): (Pending?, Bool) = state.withLock { state in
+                    if state.head < state.queue.count {
+                        let next = state.queue[state.head]
+                        state.head += 1
+                        // Let go of finished entries now and then, so a long run does not keep them all.
+                        if state.head >= 1024 && state.head * 2 >= state.queue.count {
+                            state.queue.removeFirst(state.head)
+                            state.head = 0
+                        }
+                        return (next, false)
+                    }
+                    if state.shuttingDown { return (nil, true) }
+                    state.idle += 1
+                    return (nil, false)
                 }
+                if let next { return next }
+                if stop { return nil }
+                defer {
+                    state.withLock { state in
+                        state.idle -= 1
+                        state.wakes = max(0, state.wakes - 1)
+                    }
+                }
+                try taskMonitor.wait()
             }
-            guard let next else { return }
+        }
+    }
+
+    private func workLoop(_ lane: Lane) throws {
+        while let next = try take() {
             let future = next.future
             lane.emit(TaskNames.start, flow: future.flow, TraceFields(TaskNames.task, .int(future.task)))
             let result: Result<JSONValue, any Error>
@@ -97,9 +143,10 @@ public final class TaskPool: Sendable {
                 lane.emit("task.end", end)
             }
             future.complete(result, on: lane)
-            monitor.withLock {
-                state.withLock { $0.running -= 1 }
-                monitor.broadcast()
+            // The last task done wakes whoever waits in shutdown(wait: true), and only them.
+            if unfinished.subtract(1, ordering: .sequentiallyConsistent).newValue == 0,
+               drainWaiters.load(ordering: .sequentiallyConsistent) > 0 {
+                doneMonitor.lockAndBroadcast()
             }
         }
     }
@@ -123,6 +170,10 @@ public final class TaskFuture: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Set once the result is in; with `waiters`, lets `complete` skip the wake-up when
+    /// nobody waits (both seq-cst: a waiter either sees `done` or is seen waiting).
+    private let done = Atomic<Bool>(false)
+    private let waiters = Atomic<Int>(0)
 
     init(task: Int, flow: Int, monitor: Monitor) {
         self.task = task
@@ -130,7 +181,7 @@ public final class TaskFuture: Sendable {
         self.monitor = monitor
     }
 
-    public var isDone: Bool { state.withLock { $0.result != nil } }
+    public var isDone: Bool { done.load(ordering: .sequentiallyConsistent) }
 
     /// The value, once done (nil before, or if the task threw).
     public var value: JSONValue? {
@@ -146,6 +197,8 @@ public final class TaskFuture: Sendable {
         if let done = state.withLock({ $0.result }) { return try done.get() }
         lane.emit("io.begin", ["op": "result", "task": .int(task)])
         try monitor.withLock { () throws(RunInterrupted) in
+            waiters.add(1, ordering: .sequentiallyConsistent)
+            defer { waiters.subtract(1, ordering: .sequentiallyConsistent) }
             _ = try monitor.wait(until: { isDone })
         }
         lane.emit("io.end", ["op": "result", "task": .int(task)])
@@ -170,7 +223,8 @@ public final class TaskFuture: Sendable {
             state.callbacks = []
             return callbacks
         }
-        monitor.lockAndBroadcast()
+        done.store(true, ordering: .sequentiallyConsistent)
+        if waiters.load(ordering: .sequentiallyConsistent) > 0 { monitor.lockAndBroadcast() }
         for callback in callbacks { runCallback(callback, on: lane) }
     }
 
