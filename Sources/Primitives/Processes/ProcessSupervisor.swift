@@ -393,6 +393,8 @@ public final class ProcessSupervisor: Sendable {
     private func pollLoop() {
         var buffers: [Int32: [UInt8]] = [:]
         var pending: [TraceEvent] = []
+        /// `pending[..<sortedCount]` is in timestamp order; what was read since follows.
+        var sortedCount = 0
         var refs = RefKeys()
         var controls: [Control] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -434,7 +436,7 @@ public final class ProcessSupervisor: Sendable {
                  state.hubStop)
             }
             if stop && !anyOpen && awaitingExit.isEmpty {
-                sortByTimestamp(&pending)
+                sortByTimestamp(&pending, sortedCount: sortedCount)
                 flush(&pending, upToUs: .max, &refs)
                 return
             }
@@ -443,7 +445,7 @@ public final class ProcessSupervisor: Sendable {
             // now: take it too, so an event is never merged ahead of an earlier one
             // from another child (a put read after its get).
             pollOnce(timeoutMs: 0)
-            sortByTimestamp(&pending)
+            sortByTimestamp(&pending, sortedCount: sortedCount)
             // Messages read in one round are handed over in the order their senders
             // traced them, not in the order their pipes happened to be read.
             controls = controls.enumerated().sorted { ($0.element.limitUs, $0.offset) < ($1.element.limitUs, $1.offset) }
@@ -457,6 +459,7 @@ public final class ProcessSupervisor: Sendable {
             }
             controls.removeAll()
             flush(&pending, upToUs: recorder.elapsedMicros - Self.reorderWindowUs, &refs)
+            sortedCount = pending.count
             // A child counts as exited only once everything it traced is in the trace,
             // so its process.exit can never come before its own last events.
             for pid in awaitingExit where !pending.contains(where: { $0.pid == pid }) && interleave_child_exited(pid) != 0 {
@@ -465,10 +468,41 @@ public final class ProcessSupervisor: Sendable {
         }
     }
 
-    /// Stable: events of one child with the same microsecond keep their order.
-    private func sortByTimestamp(_ pending: inout [TraceEvent]) {
-        guard pending.count > 1, zip(pending, pending.dropFirst()).contains(where: { $0.ts > $1.ts }) else { return }
-        pending = pending.enumerated().sorted { ($0.element.ts, $0.offset) < ($1.element.ts, $1.offset) }.map(\.element)
+    /// Stable: events of one child with the same microsecond keep their order. Only the
+    /// events read since the last round (from `sortedCount` on) are sorted, then merged
+    /// into the sorted rest from the first place they belong: each round costs what it
+    /// read, not what is waiting in the reorder window.
+    private func sortByTimestamp(_ pending: inout [TraceEvent], sortedCount: Int) {
+        let split = min(sortedCount, pending.count)
+        guard pending.count - split > 0 else { return }
+        var fresh = Array(pending[split...])
+        if zip(fresh, fresh.dropFirst()).contains(where: { $0.ts > $1.ts }) {
+            fresh = fresh.enumerated().sorted { ($0.element.ts, $0.offset) < ($1.element.ts, $1.offset) }.map(\.element)
+        }
+        // Where the first new event goes: after every older event with ts <= its ts.
+        var low = 0, high = split
+        while low < high {
+            let middle = (low + high) / 2
+            if pending[middle].ts <= fresh[0].ts { low = middle + 1 } else { high = middle }
+        }
+        guard low < split else {
+            pending.replaceSubrange(split..., with: fresh)
+            return
+        }
+        var merged: [TraceEvent] = []
+        merged.reserveCapacity(pending.count - low)
+        var old = low, new = 0
+        while old < split || new < fresh.count {
+            // Ties keep the older event first, as the stable sort of the whole did.
+            if new == fresh.count || (old < split && pending[old].ts <= fresh[new].ts) {
+                merged.append(pending[old])
+                old += 1
+            } else {
+                merged.append(fresh[new])
+                new += 1
+            }
+        }
+        pending.replaceSubrange(low..., with: merged)
     }
 
     /// Cross-process references. A child cannot know the seq its events will get, so

@@ -8,11 +8,23 @@ import Tracing
 /// with this process's pid, the calling thread's tid and microseconds since the
 /// run's start on the shared monotonic clock. The parent merges the lines into the
 /// run's trace. Lines under PIPE_BUF are written whole by one write(2).
+///
+/// Inside `batched`, lines are gathered and written a batch at a time (at most 32 KB
+/// or 2 ms of events per write, and all of them when the batch ends), so a worker
+/// running many short tasks costs one write(2) per batch instead of one per event;
+/// each event keeps the ts it was stamped with when it happened.
 public final class WorkerTrace: Sendable {
     public let startNs: UInt64
     public let fd: Int32
-    private let writeLock = Mutex(())
+    private struct Batch {
+        var depth = 0
+        var bytes: [UInt8] = []
+        var firstNs: UInt64 = 0
+    }
+    private let writeLock = Mutex(Batch())
     private let processID = getpid()
+    static let batchBytes = 32 * 1024
+    static let batchNs: UInt64 = 2_000_000
 
     public init(startNs: UInt64, fd: Int32 = 3) {
         self.startNs = startNs
@@ -36,16 +48,48 @@ public final class WorkerTrace: Sendable {
         writeLine(writer.bytes)
     }
 
-    private func writeLine(_ bytes: [UInt8]) {
-        writeLock.withLock { _ in
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if written < 0 && errno == EINTR { continue }
-                // The parent is gone: nobody can see this process any more.
-                if written <= 0 { _exit(3) }
-                offset += written
+    /// Runs `body` with this process's lines batched (see the type's note); nests.
+    public func batched<T>(_ body: () throws -> T) rethrows -> T {
+        writeLock.withLock { $0.depth += 1 }
+        defer {
+            writeLock.withLock { batch in
+                batch.depth -= 1
+                if batch.depth == 0 { flush(&batch) }
             }
+        }
+        return try body()
+    }
+
+    /// Writes what the current batch holds now (call before blocking, so the parent
+    /// sees the events that led up to the wait while it lasts).
+    public func flushBatch() {
+        writeLock.withLock { flush(&$0) }
+    }
+
+    private func writeLine(_ bytes: [UInt8]) {
+        writeLock.withLock { batch in
+            guard batch.depth > 0 else { return writeAll(bytes) }
+            let now = interleave_monotonic_ns()
+            if batch.bytes.isEmpty { batch.firstNs = now }
+            batch.bytes.append(contentsOf: bytes)
+            if batch.bytes.count >= Self.batchBytes || now &- batch.firstNs >= Self.batchNs { flush(&batch) }
+        }
+    }
+
+    private func flush(_ batch: inout Batch) {
+        guard !batch.bytes.isEmpty else { return }
+        writeAll(batch.bytes)
+        batch.bytes.removeAll(keepingCapacity: true)
+    }
+
+    private func writeAll(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            // The parent is gone: nobody can see this process any more.
+            if written <= 0 { _exit(3) }
+            offset += written
         }
     }
 }
