@@ -21,7 +21,10 @@ extension Experiment {
             parent and its callback runs there — the server's pid, on one result-handler thread — \
             never in the worker (回调函数是在主进程中执行的); map and apply take no callback. \
             apply_async and submit hand everything over at once (异步发布), then close() and join() \
-            / shutdown(wait=True); map blocks until all results are back, in input order; apply and \
+            / shutdown(wait=True); map blocks until all results are back, in input order, and, as \
+            Python's map does, hands the tasks out in chunks of ceil(T / 4W) (one task per chunk up \
+            to 4W tasks): a free worker takes a whole chunk (task.submit's chunk field) and runs it \
+            through before it takes the next; apply and \
             sync wait for each result before the next submit (同步发布): one task at a time, so the \
             run takes the sum of the task times. With lock, every task holds one process-shared lock \
             while it works (the notes' manager.Lock() in a Pool, 000 §4.4): the pool runs one task \
@@ -67,9 +70,15 @@ private func runProcessPool(_ run: RunContext) throws -> JSONObject {
         lane.log("callback in pid \(getpid()): \(completed.value.stringValue ?? "")")
     }
     func message(_ task: Int) -> JSONObject { locked ? ["ms": .int(durations[task]), "lock": true] : ["ms": .int(durations[task])] }
-    let startUs = run.recorder.elapsedMicros
     return try run.surviving(supervisor, {
+        // Python's Pool(W) forks W workers that are running when it returns; ours start
+        // a new executable, so wait until they are up: wallMs counts the tasks, not start-up.
+        try pool.waitUntilReady(on: main)
+        let startUs = run.recorder.elapsedMicros
         var results: [JSONValue] = []
+        // From the first submit until every result is in hand: the pool's per-task cost,
+        // without starting the workers or closing and joining them.
+        var tasksMs = 0.0
         switch mode {
         case "apply", "sync":
             for task in 0..<tasks {
@@ -78,8 +87,17 @@ private func runProcessPool(_ run: RunContext) throws -> JSONObject {
             }
             try pool.closeAndJoin(on: main, op: executor ? "shutdown(wait=True)" : "pool.join")
         case "map":
-            for task in 0..<tasks { pool.submit(task: task, message: message(task), from: main) }
+            // Python's Pool.map: chunksize, extra = divmod(T, 4W); chunksize += 1 if extra.
+            let chunksize = max(1, (tasks + 4 * workers - 1) / (4 * workers))
+            if chunksize > 1 {
+                main.log("map: \(tasks) tasks in chunks of \(chunksize) (ceil(T / 4W), Python's default chunksize): each worker takes a whole chunk at a time")
+            }
+            for (index, first) in stride(from: 0, to: tasks, by: chunksize).enumerated() {
+                let chunk = (first..<min(first + chunksize, tasks)).map { (task: $0, message: message($0)) }
+                pool.submit(chunk: chunk, index: chunksize > 1 ? index : nil, from: main)
+            }
             for task in 0..<tasks { results.append(try pool.result(of: task, on: main).value) }
+            tasksMs = milliseconds(since: startUs, run)
             main.log("map returned \(tasks) results in input order")
             try pool.closeAndJoin(on: main)
         case "submit":
@@ -94,8 +112,10 @@ private func runProcessPool(_ run: RunContext) throws -> JSONObject {
             for task in 0..<tasks { results.append(try pool.result(of: task, on: main).value) }
         }
         let wallMs = milliseconds(since: startUs, run)
-        return poolSummary(run, pool: pool, mode: mode, locked: locked, durations: durations, wallMs: wallMs,
-                           results: results, callbackPids: callbackPids.withLock { $0 })
+        var summary = poolSummary(run, pool: pool, mode: mode, locked: locked, durations: durations, wallMs: wallMs,
+                                  results: results, callbackPids: callbackPids.withLock { $0 })
+        if mode == "map" { summary["tasksMs"] = .double(round1(tasksMs)) }
+        return summary
     }, onDeath: { death in
         let lost = pool.lostWork(to: death.child.pid)
         let running = lost.running.isEmpty ? "it was between tasks" : "task \(lost.running.map(String.init).joined(separator: ", ")) it was running never came back"
