@@ -66,9 +66,21 @@ public struct Response: Sendable {
     }
 }
 
+/// Bytes a stream source hands over without copying them (a run's encoded events: the
+/// same memory for every subscriber). The connection copies them straight into its send
+/// buffer and keeps the value — and so the memory — only until they are sent.
+public protocol StreamBytes: Sendable {
+    var count: Int { get }
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}
+
+extension Array: StreamBytes where Element == UInt8 {}
+
 /// What a stream source hands the connection next.
 public enum StreamChunk: Sendable {
     case data([UInt8])
+    /// Bytes shared with other streams.
+    case shared(any StreamBytes)
     /// Nothing yet: the source will call `wake` once when there is.
     case wait
     case end

@@ -681,7 +681,7 @@ final class StreamConnection: @unchecked Sendable {
     /// a suspended connection, so the fd stays this connection's).
     private let fd: Int32
     private struct State {
-        var pending: [UInt8] = []
+        var pending: any StreamBytes = [UInt8]()
         var offset = 0
         var suspended = false
         var wakePending = false
@@ -692,6 +692,7 @@ final class StreamConnection: @unchecked Sendable {
     }
 
     private let state = Mutex(State())
+    static let maxCopy = 64 * 1024
 
     init(connection: OpaquePointer, source: any StreamSource, server: Server) {
         self.connection = connection
@@ -707,11 +708,19 @@ final class StreamConnection: @unchecked Sendable {
         while true {
             let copied: Int? = state.withLock { state in
                 if state.offset < state.pending.count {
-                    let count = min(max, state.pending.count - state.offset)
+                    // At most `maxCopy` a call: libmicrohttpd offers a chunked response its
+                    // whole write buffer (up to the connection's memory limit), and every page
+                    // touched there stays resident while the stream lives.
+                    let count = min(max, Self.maxCopy, state.pending.count - state.offset)
                     state.pending.withUnsafeBytes { bytes in
                         UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress! + state.offset, byteCount: count)
                     }
                     state.offset += count
+                    if state.offset == state.pending.count {
+                        // Sent: let go of it (shared bytes stay alive only while needed).
+                        state.pending = [UInt8]()
+                        state.offset = 0
+                    }
                     return count
                 }
                 return nil
@@ -719,6 +728,11 @@ final class StreamConnection: @unchecked Sendable {
             if let copied { return copied }
             switch source.next(wake: { [self] in wake() }) {
             case .data(let bytes):
+                state.withLock {
+                    $0.pending = bytes
+                    $0.offset = 0
+                }
+            case .shared(let bytes):
                 state.withLock {
                     $0.pending = bytes
                     $0.offset = 0

@@ -1,54 +1,51 @@
 import JSON
 
 /// A run's events as their canonical NDJSON lines, in seq order, each encoded exactly
-/// once; every reader (NDJSON and SSE streams, the disk store) copies these bytes.
+/// once; every reader (NDJSON and SSE streams, the disk store) reads these bytes, and a
+/// read hands out a reference to them, not a copy.
 ///
 /// Lines live in segments of about `segmentBytes`, never split across two, so a read
-/// copies one contiguous range. Not thread-safe: the recorder guards it.
+/// is one contiguous range. Not thread-safe: the recorder guards it.
 struct EncodedLog {
     static let segmentBytes = 1 << 20
 
     /// Lines held: they are seqs `0..<count`.
     private(set) var count = 0
     private(set) var byteCount = 0
-    private var segments: [[UInt8]] = []
+    private var segments: [EncodedSegment] = []
     private var segmentFirstSeq: [Int] = []
     /// Per seq, where its line ends (exclusive) inside its segment.
     private var lineEnds: [UInt32] = []
+    /// Where each line is encoded before it is copied into its segment.
+    private var scratch = JSONWriter(capacity: 4096)
 
     /// Encodes the next lines (seq `count`, `count + 1`, …) with `body`, which calls
     /// `line` once per event with a writer positioned at the start of its line; the
     /// writer's bytes must end with exactly that line, newline included.
     mutating func append(_ body: (_ line: (_ write: (inout JSONWriter) -> Void) -> Void) -> Void) {
         var writer = JSONWriter(capacity: 0)
-        if segments.isEmpty || segments[segments.count - 1].count >= Self.segmentBytes {
-            segments.append([])
-            segments[segments.count - 1].reserveCapacity(Self.segmentBytes + 4096)
-            segmentFirstSeq.append(count)
-        }
-        swap(&writer.bytes, &segments[segments.count - 1])
+        swap(&writer, &scratch)
+        defer { swap(&writer, &scratch) }
         body { write in
-            if writer.bytes.count >= Self.segmentBytes {
-                // Start a new segment at a line boundary.
-                swap(&writer.bytes, &segments[segments.count - 1])
-                segments.append([])
-                segments[segments.count - 1].reserveCapacity(Self.segmentBytes + 4096)
-                segmentFirstSeq.append(count)
-                swap(&writer.bytes, &segments[segments.count - 1])
-            }
-            let before = writer.bytes.count
+            writer.bytes.removeAll(keepingCapacity: true)
             write(&writer)
-            byteCount += writer.bytes.count - before
-            lineEnds.append(UInt32(writer.bytes.count))
+            let length = writer.bytes.count
+            if segments.isEmpty || segments[segments.count - 1].room < length {
+                segments.append(EncodedSegment(capacity: max(Self.segmentBytes, length)))
+                segmentFirstSeq.append(count)
+            }
+            let segment = segments[segments.count - 1]
+            writer.bytes.withUnsafeBytes { segment.append($0) }
+            byteCount += length
+            lineEnds.append(UInt32(segment.used))
             count += 1
         }
-        swap(&writer.bytes, &segments[segments.count - 1])
     }
 
     /// Up to `limit` lines (and about `maxBytes`, but at least one line) from `seq` on,
-    /// copied out; fewer when a segment ends first.
-    func read(from seq: Int, limit: Int, maxBytes: Int) -> (bytes: [UInt8], lineEnds: [Int]) {
-        guard seq >= 0, seq < count, limit > 0 else { return ([], []) }
+    /// as a range of the segment that holds them; fewer when a segment ends first.
+    func read(from seq: Int, limit: Int, maxBytes: Int) -> (bytes: EncodedBytes, lineEnds: [Int]) {
+        guard seq >= 0, seq < count, limit > 0 else { return (EncodedBytes(), []) }
         // The last segment whose first seq is <= seq.
         var low = 0, high = segmentFirstSeq.count - 1
         while low < high {
@@ -67,18 +64,81 @@ struct EncodedLog {
             end += 1
         }
         let last = Int(lineEnds[end - 1])
-        let bytes = Array(segments[segment][first..<last])
-        return (bytes, ends)
+        return (EncodedBytes(segment: segments[segment], range: first..<last), ends)
     }
 }
 
+/// Bytes of encoded lines in one block of memory, appended under the recorder's lock
+/// and never changed once written. A reader is handed a range below `used` (under that
+/// lock, which orders the writing before it) and may read it later without the lock:
+/// those bytes no longer change, and the reference keeps them alive.
+final class EncodedSegment: @unchecked Sendable {
+    private let base: UnsafeMutableRawPointer
+    let capacity: Int
+    /// Bytes written; only grows, only under the recorder's lock.
+    private(set) var used = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        // Pages are touched as lines are written, so a short run's segment costs little.
+        base = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { base.deallocate() }
+
+    var room: Int { capacity - used }
+
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count <= room, "a line must fit its segment")
+        if let source = bytes.baseAddress { (base + used).copyMemory(from: source, byteCount: bytes.count) }
+        used += bytes.count
+    }
+
+    /// Bytes `range` (below `used` when it was handed out: written, and never rewritten).
+    func withUnsafeBytes<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+}
+
+/// A range of encoded lines, shared: every reader of the same lines holds the same
+/// memory (the log's segment), so a thousand subscribers cost one copy of the trace.
+public struct EncodedBytes: Sendable {
+    private let segment: EncodedSegment?
+    private let range: Range<Int>
+
+    init(segment: EncodedSegment? = nil, range: Range<Int> = 0..<0) {
+        self.segment = segment
+        self.range = range
+    }
+
+    /// Bytes of lines encoded elsewhere (tests, imports): kept in a segment of their own.
+    public init(_ bytes: [UInt8]) {
+        let segment = EncodedSegment(capacity: max(bytes.count, 1))
+        bytes.withUnsafeBytes { segment.append($0) }
+        self.init(segment: segment, range: 0..<bytes.count)
+    }
+
+    public var count: Int { range.count }
+
+    /// The bytes, borrowed for the duration of `body` (no copy).
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        guard let segment else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try segment.withUnsafeBytes(range, body)
+    }
+
+    /// A copy of the bytes.
+    public var array: [UInt8] { withUnsafeBytes { Array($0) } }
+}
+
 /// Canonical NDJSON lines of consecutive events, as `TraceRecorder.readEncoded` hands
-/// them out: the same bytes for every reader, encoded once per run.
+/// them out: the same bytes for every reader, encoded once per run and shared (the
+/// batch refers to the run's encoded log; `shared` reads it without copying).
 public struct EncodedEvents: Sendable {
     /// The seq of the first line.
     public let from: Int
-    /// `count` lines, each one event's JSON object followed by `\n`.
-    public let bytes: [UInt8]
+    /// `count` lines, each one event's JSON object followed by `\n`, shared with every
+    /// other reader of these events.
+    public let shared: EncodedBytes
     /// Where each line ends in `bytes` (exclusive, after its `\n`).
     public let lineEnds: [Int]
     /// The trace has ended and nothing follows these lines.
@@ -86,16 +146,24 @@ public struct EncodedEvents: Sendable {
 
     public var count: Int { lineEnds.count }
     public var isEmpty: Bool { lineEnds.isEmpty }
+    /// The lines' bytes, copied out of the shared log.
+    public var bytes: [UInt8] { shared.array }
+    public var byteCount: Int { shared.count }
 
-    public init(from: Int, bytes: [UInt8], lineEnds: [Int], finished: Bool) {
+    public init(from: Int, bytes: EncodedBytes, lineEnds: [Int], finished: Bool) {
         self.from = from
-        self.bytes = bytes
+        self.shared = bytes
         self.lineEnds = lineEnds
         self.finished = finished
     }
 
+    public init(from: Int, bytes: [UInt8], lineEnds: [Int], finished: Bool) {
+        self.init(from: from, bytes: EncodedBytes(bytes), lineEnds: lineEnds, finished: finished)
+    }
+
     /// Each line without its newline: one event's JSON object.
     public var lines: [ArraySlice<UInt8>] {
+        let bytes = self.bytes
         var start = 0
         return lineEnds.map { end in
             defer { start = end }

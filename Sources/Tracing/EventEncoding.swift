@@ -40,20 +40,21 @@ public enum EventEncoding: Sendable {
     }
 
     /// The wire bytes for lines the recorder encoded once (`TraceRecorder.readEncoded`):
-    /// NDJSON is those bytes as they are; SSE wraps each line as `id: seq` / `data: line`.
+    /// NDJSON is those bytes as they are (a stream sends `encoded.shared` without even
+    /// copying them); SSE wraps each line as `id: seq` / `data: line`.
     public func frame(_ encoded: EncodedEvents) -> [UInt8] {
         switch self {
         case .ndjson:
             return encoded.bytes
         case .sse:
-            var writer = JSONWriter(capacity: encoded.bytes.count + encoded.count * 24)
+            var writer = JSONWriter(capacity: encoded.byteCount + encoded.count * 24)
             var start = 0
-            encoded.bytes.withUnsafeBufferPointer { bytes in
+            encoded.shared.withUnsafeBytes { bytes in
                 for (index, end) in encoded.lineEnds.enumerated() {
                     writer.append("id: ")
                     writer.writeInt(encoded.from + index)
                     writer.append("\ndata: ")
-                    writer.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<(end - 1)]))
+                    writer.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<(end - 1)]))
                     writer.append("\n\n")
                     start = end
                 }
