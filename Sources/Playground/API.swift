@@ -86,7 +86,7 @@ public enum API {
                 if wantsSSE { from = max(from, value + 1) }
             }
             if let live = playground.liveRun(id) {
-                let stream = EventStream(recorder: live.recorder, encoding: encoding, from: from,
+                let stream = EventStream(feed: live.feed, encoding: encoding, from: from,
                                          heartbeatMs: playground.configuration.heartbeatMs)
                 return .stream(stream, contentType: encoding.contentType)
             }

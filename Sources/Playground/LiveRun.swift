@@ -10,6 +10,8 @@ import Tracing
 public final class LiveRun: Sendable {
     public let id: String
     public let execution: ExperimentRun
+    /// Where the run's live event streams wait for its next events.
+    public let feed: LiveFeed
     private let state: Mutex<RunSnapshot>
 
     /// How much of the trace the store has: events and bytes.
@@ -25,6 +27,7 @@ public final class LiveRun: Sendable {
     init(id: String, execution: ExperimentRun) {
         self.id = id
         self.execution = execution
+        self.feed = LiveFeed(recorder: execution.recorder)
         self.state = Mutex(RunSnapshot(id: id, experiment: execution.experiment.id, params: execution.context.params.values,
                                        status: .queued, createdAt: Timestamp.now()))
     }
