@@ -466,7 +466,10 @@ public final class Server: @unchecked Sendable {
             close(fd)
             throw ServerError(description: "cannot listen on \(host):\(port): \(message)")
         }
-        guard Glibc.listen(fd, 512) == 0 else {
+        // Room for a burst of connections (a class opening the viewer at once): a full
+        // accept queue drops SYNs, and the client retries only after 1, 3, 7… seconds.
+        // The kernel caps it at net.core.somaxconn.
+        guard Glibc.listen(fd, 4096) == 0 else {
             close(fd)
             throw ServerError(description: "listen() failed on \(host):\(port)")
         }
