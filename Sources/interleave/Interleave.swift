@@ -13,7 +13,7 @@ import Tracing
 struct Interleave: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A concurrency playground: real threads, processes and locks, traced live.",
-        subcommands: [Serve.self, Run.self, List.self, Runs.self, Import.self, Export.self, Bench.self, BenchStore.self, ExploreCommand.self],
+        subcommands: [Serve.self, Run.self, List.self, Runs.self, Import.self, Export.self, Bench.self, BenchStore.self, BenchStream.self, ExploreCommand.self],
         defaultSubcommand: Serve.self
     )
 
