@@ -144,26 +144,20 @@ public final class LiveFeed: Sendable {
     /// `subscriber` has read every event before `seq` and found no more: `wake` it with
     /// the next round after more arrive (or the trace ends).
     func wait(_ subscriber: ObjectIdentifier, from seq: Int, _ wake: Once) {
-        enum Next { case wait, arm, now }
-        let next: Next = state.withLock { state in
-            // Armed at a later seq: the events in between exist already.
-            if state.armed, seq < state.armedAt { return .now }
+        let arm: Bool = state.withLock { state in
             state.waiting[subscriber] = wake
-            guard !state.armed else { return .wait }
+            // Armed at this seq or before: any later event starts the round this one is in.
+            // Armed later (another subscriber got further, or asked from beyond the end): the
+            // events in between may exist already, so look from here too.
+            if state.armed, state.armedAt <= seq { return false }
+            state.armedAt = state.armed ? min(state.armedAt, seq) : seq
             state.armed = true
-            state.armedAt = seq
-            return .arm
+            return true
         }
-        switch next {
-        case .wait:
-            return
-        case .now:
-            wake.fire()
-        case .arm:
-            // Registers the recorder's wake-up, unless there is more already.
-            let more = recorder.readEncoded(from: seq, limit: 1, maxBytes: 1, onMore: { [weak self] in self?.arrived() })
-            if !more.isEmpty || more.finished { arrived() }
-        }
+        guard arm else { return }
+        // Registers the recorder's wake-up, unless there is more already.
+        let more = recorder.readEncoded(from: seq, limit: 1, maxBytes: 1, onMore: { [weak self] in self?.arrived() })
+        if !more.isEmpty || more.finished { arrived() }
     }
 
     /// The recorder has more (or has ended): start a round, paced.
