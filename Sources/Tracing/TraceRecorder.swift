@@ -10,10 +10,13 @@
 //   finish(), cost, count, dropped, events
 // Every event carries `cpu`, the CPU the emitting thread was on.
 //
-// How it works. An emit takes a ticket — its `seq` — from one atomic counter (a single
-// `lock xadd`, no lock), reads the clock, and writes an 80-byte record into its own
-// thread's buffer, then publishes it with a release store. Nothing is shared between
-// writers but the ticket. Readers merge: under the recorder's lock (which writers never
+// How it works. An emit reads the clock, takes a ticket — its `seq` — from one atomic
+// counter (a single `lock xadd` on a cache line of its own, no lock), and writes a 64-byte
+// record (one cache line) into its own thread's buffer, then publishes it with a release
+// store. Nothing is shared between writers but the ticket. The locked add waits for the
+// previous record's stores to reach the cache, so each emit prefetches, for writing, the
+// line of a record a few emits ahead: without that, back-to-back emits cost about twice
+// as much (a cache miss each). Readers merge: under the recorder's lock (which writers never
 // take) they pick records from the thread buffers in ticket order, so `seq` comes out
 // gapless; a ticket whose writer was preempted before publishing holds the merge there
 // until it is published, and later records wait behind it. `ts` is clamped to the last
@@ -38,17 +41,23 @@ public final class TraceRecorder: @unchecked Sendable {
     public typealias WakeDelivery = @Sendable (@escaping @Sendable () -> Void) -> Void
     private let deliverWake: WakeDelivery?
 
-    /// Tickets handed out; `closed` is set by `finish`.
-    private let tickets = Atomic<Int>(0)
-    private static let closed = 1 << 62
+    /// Tags this recorder in each thread's buffer slot; never reused.
+    private let id: UInt64
     /// Some reader waits for more: the next emit hands over one wake-up and clears it.
     private let hasWaiters = Atomic<Bool>(false)
+
+    // The one cache line all writers write: the ticket counter, padded on both sides so
+    // the fields every emit reads (above) are not on it. (Stored properties are laid out
+    // in declaration order.)
+    private let padBefore: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    /// Tickets handed out; `closed` is set by `finish`.
+    private let tickets = Atomic<Int>(0)
+    private let padAfter: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    private static let closed = 1 << 62
     /// A merge was requested (a writer filled a chunk) and not yet run.
     private let mergePending = Atomic<Bool>(false)
     private let flowCounter = Atomic<Int>(0)
     private let processID = getpid()
-    /// Tags this recorder in each thread's buffer slot; never reused.
-    private let id: UInt64
     private static let lastID = Atomic<UInt64>(0)
 
     private struct State {
@@ -74,7 +83,8 @@ public final class TraceRecorder: @unchecked Sendable {
     public init(startNs: UInt64 = interleave_monotonic_ns(), capacity: Int = 500_000,
                 deliverWake: WakeDelivery? = nil) {
         self.startNs = startNs
-        self.capacity = capacity
+        // A record keeps its seq in 32 bits.
+        self.capacity = min(capacity, Int(Int32.max))
         self.deliverWake = deliverWake
         self.id = Self.lastID.add(1, ordering: .relaxed).newValue
         #if DEBUG
@@ -113,14 +123,14 @@ public final class TraceRecorder: @unchecked Sendable {
     @discardableResult @inline(__always)
     public func emit(_ type: TraceName, lane: TraceName, flow: Int? = nil, _ fields: TraceFields = TraceFields()) -> Int? {
         let entered = interleave_clock_ns()
-        let seq = tickets.add(1, ordering: .sequentiallyConsistent).oldValue
+        let seq = tickets.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
         guard seq < capacity else { return nil }
         #if DEBUG
         afterTicket?(seq)
         #endif
         return withBuffer { buffer in
-            buffer.append(Record(seq: seq, ns: Int64(bitPattern: entered &- startNs), type: type.id, lane: lane.id,
-                                 tid: buffer.tid, cpu: interleave_cpu(), flow: flow ?? Record.noFlow, fields: fields))
+            buffer.append(Record(seq: seq, ns: Int64(bitPattern: entered &- startNs), cpu: interleave_cpu(), type: type.id,
+                                 lane: lane.id, flow: flow ?? Record.noFlow, fields: fields))
             published(buffer, entered: entered)
             return seq
         }
@@ -131,17 +141,17 @@ public final class TraceRecorder: @unchecked Sendable {
     @discardableResult
     public func emit(_ type: String, lane: String, flow: Int? = nil, _ fields: JSONObject = [:]) -> Int? {
         let entered = interleave_clock_ns()
-        let seq = tickets.add(1, ordering: .sequentiallyConsistent).oldValue
+        let seq = tickets.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
         guard seq < capacity else { return nil }
         #if DEBUG
         afterTicket?(seq)
         #endif
-        let slow = SlowEvent(type: type, lane: lane, pid: nil, fields: fields)
         return withBuffer { buffer in
+            let slow = SlowEvent(type: type, lane: lane, pid: nil, tid: buffer.tid, fields: fields)
             var payload = TraceFields()
             payload.v0 = Int(bitPattern: Unmanaged.passRetained(slow).toOpaque())
-            buffer.append(Record(seq: seq, ns: Int64(bitPattern: entered &- startNs), type: Record.slow, lane: 0,
-                                 tid: buffer.tid, cpu: interleave_cpu(), flow: flow ?? Record.noFlow, fields: payload))
+            buffer.append(Record(seq: seq, ns: Int64(bitPattern: entered &- startNs), cpu: interleave_cpu(),
+                                 type: Record.slow, lane: 0, flow: flow ?? Record.noFlow, fields: payload))
             published(buffer, entered: entered)
             return seq
         }
@@ -153,14 +163,16 @@ public final class TraceRecorder: @unchecked Sendable {
     @discardableResult
     public func merge(_ event: TraceEvent) -> Int? {
         let entered = interleave_clock_ns()
-        let seq = tickets.add(1, ordering: .sequentiallyConsistent).oldValue
+        let seq = tickets.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
         guard seq < capacity else { return nil }
-        let slow = SlowEvent(type: event.type, lane: event.lane, pid: event.pid, fields: event.fields)
+        let slow = SlowEvent(type: event.type, lane: event.lane, pid: event.pid, tid: event.tid, fields: event.fields)
+        // The ts field holds 47 bits of nanoseconds (±39 hours): plenty for a run.
+        let ns = min(max(event.ts, -(1 << 36)), 1 << 36) &* 1000
         return withBuffer { buffer in
             var payload = TraceFields()
             payload.v0 = Int(bitPattern: Unmanaged.passRetained(slow).toOpaque())
-            buffer.append(Record(seq: seq, ns: event.ts &* 1000, type: Record.slow, lane: 0, tid: event.tid,
-                                 cpu: event.cpu ?? -1, flow: event.flow ?? Record.noFlow, fields: payload))
+            buffer.append(Record(seq: seq, ns: ns, cpu: event.cpu ?? -1, type: Record.slow, lane: 0,
+                                 flow: event.flow ?? Record.noFlow, fields: payload))
             published(buffer, entered: entered)
             return seq
         }
@@ -251,11 +263,11 @@ public final class TraceRecorder: @unchecked Sendable {
             while true {
                 // Usually the same thread emitted the next event too.
                 var found: (ThreadBuffer, UnsafeMutablePointer<Record>)?
-                if let head = active[last].head(available: available[last]), head.pointee.seq == next {
+                if let head = active[last].head(available: available[last]), Int(head.pointee.seq) == next {
                     found = (active[last], head)
                 } else {
                     for index in active.indices {
-                        if let head = active[index].head(available: available[index]), head.pointee.seq == next {
+                        if let head = active[index].head(available: available[index]), Int(head.pointee.seq) == next {
                             found = (active[index], head)
                             last = index
                             break
@@ -269,7 +281,7 @@ public final class TraceRecorder: @unchecked Sendable {
                     available = fresh
                     continue
                 }
-                line { writer in decoded.append(encoder.write(record.pointee, to: &writer)) }
+                line { writer in decoded.append(encoder.write(record.pointee, tid: buffer.tid, to: &writer)) }
                 buffer.advance()
                 next += 1
             }
@@ -345,35 +357,42 @@ public final class TraceRecorder: @unchecked Sendable {
     /// Microseconds since the run started, for summaries.
     public var elapsedMicros: Int64 { Int64(interleave_monotonic_ns() &- startNs) / 1000 }
 
-    /// What the tracer cost the run: `{events, dropped, nsPerEvent}`, where nsPerEvent is
-    /// the median cost of an emit as measured on the emitting threads (one emit in 64
-    /// times itself: from its clock read to after its record is published).
+    /// What the tracer cost the run: `{events, dropped, nsPerEvent}`. nsPerEvent is the
+    /// median cost of one emit as measured on the emitting threads: one emit in 64 (not a
+    /// thread's first, which maps its buffer) times itself from its own clock read to a
+    /// clock read after its record is published. That span misses part of the emit's own
+    /// clock read, which `unmeasuredClockNs` (calibrated once per process) adds back, so
+    /// the figure is what an emit costs its thread — the same as `interleave bench`'s
+    /// per-event median. See `CostHistogram.median`.
     public var cost: JSONValue {
         let (buffers, stored) = state.withLock { state in (Array(state.buffers.values), issued(state)) }
-        var histogram = [Int](repeating: 0, count: ThreadBuffer.buckets)
+        var histogram = [Int](repeating: 0, count: CostHistogram.buckets)
         for buffer in buffers {
-            for bucket in 0..<ThreadBuffer.buckets {
+            for bucket in 0..<CostHistogram.buckets {
                 histogram[bucket] += Int(interleave_load_relaxed32(buffer.costs + bucket))
             }
         }
-        let median = Self.median(histogram)
+        let samples = histogram.reduce(0, +)
+        let median = samples == 0 ? 0 : CostHistogram.median(histogram) + Self.unmeasuredClockNs
         return ["events": .int(stored), "dropped": .int(dropped), "nsPerEvent": .double((median * 10).rounded() / 10)]
     }
 
-    private static func median(_ histogram: [Int]) -> Double {
-        let total = histogram.reduce(0, +)
-        guard total > 0 else { return 0 }
-        var seen = 0
-        for (bucket, count) in histogram.enumerated() {
-            seen += count
-            if seen * 2 >= total {
-                if bucket < ThreadBuffer.linearBuckets { return Double(bucket) }
-                // A power-of-two bucket: its midpoint.
-                return 1.5 * Double(1 << (bucket - ThreadBuffer.linearBuckets + 9))
-            }
+    /// The part of one clock read that a span between two clock reads does not cover:
+    /// (a span around one clock read) − 2 × (an empty span), by their medians. 0 where a
+    /// clock read's cost splits evenly around its reading; about 9 ns on a VM whose clock
+    /// ticks in 10 ns steps.
+    static let unmeasuredClockNs: Double = {
+        var around = [Int](repeating: 0, count: CostHistogram.buckets), empty = around
+        var sink: UInt64 = 0
+        for _ in 0..<4000 {
+            let start = interleave_clock_ns()
+            empty[CostHistogram.bucket(interleave_clock_ns() &- start)] += 1
+            let before = interleave_clock_ns()
+            sink &+= interleave_clock_ns()
+            around[CostHistogram.bucket(interleave_clock_ns() &- before)] += 1
         }
-        return 0
-    }
+        return sink == 0 ? 0 : max(0, CostHistogram.median(around) - 2 * CostHistogram.median(empty))
+    }()
 
     // MARK: reading
 
@@ -451,13 +470,13 @@ struct RecordEncoder {
     var names: [[UInt8]]
 
     /// Returns the event as a value too.
-    mutating func write(_ record: Record, to writer: inout JSONWriter) -> TraceEvent {
+    mutating func write(_ record: Record, tid: Int32, to writer: inout JSONWriter) -> TraceEvent {
         let ts = max(record.ns / 1000, lastTs)
         lastTs = ts
         if record.type == Record.slow {
-            let slow = Unmanaged<SlowEvent>.fromOpaque(UnsafeRawPointer(bitPattern: record.fields.v0)!).takeRetainedValue()
-            let event = TraceEvent(seq: record.seq, ts: ts, type: slow.type, lane: slow.lane, pid: slow.pid ?? processID,
-                                   tid: record.tid, cpu: record.cpu >= 0 ? record.cpu : nil,
+            let slow = Unmanaged<SlowEvent>.fromOpaque(UnsafeRawPointer(bitPattern: record.v0)!).takeRetainedValue()
+            let event = TraceEvent(seq: Int(record.seq), ts: ts, type: slow.type, lane: slow.lane, pid: slow.pid ?? processID,
+                                   tid: slow.tid, cpu: record.cpu >= 0 ? record.cpu : nil,
                                    flow: record.flow == Record.noFlow ? nil : record.flow, fields: slow.fields)
             event.write(to: &writer)
             writer.bytes.append(0x0A)
@@ -471,7 +490,7 @@ struct RecordEncoder {
         }
         if Int(highest) >= names.count { names = NameTable.shared.json }
         writer.append("{\"seq\":")
-        writer.writeInt(record.seq)
+        writer.writeInt(Int(record.seq))
         writer.append(",\"ts\":")
         writer.writeInt(Int(ts))
         writer.append(",\"type\":")
@@ -481,7 +500,7 @@ struct RecordEncoder {
         writer.append(",\"pid\":")
         writer.writeInt(Int(processID))
         writer.append(",\"tid\":")
-        writer.writeInt(Int(record.tid))
+        writer.writeInt(Int(tid))
         if record.cpu >= 0 {
             writer.append(",\"cpu\":")
             writer.writeInt(Int(record.cpu))
@@ -502,8 +521,8 @@ struct RecordEncoder {
             }
         }
         writer.append("}\n")
-        return TraceEvent(seq: record.seq, ts: ts, type: NameTable.shared.string(record.type),
-                          lane: NameTable.shared.string(record.lane), pid: processID, tid: record.tid,
+        return TraceEvent(seq: Int(record.seq), ts: ts, type: NameTable.shared.string(record.type),
+                          lane: NameTable.shared.string(record.lane), pid: processID, tid: tid,
                           cpu: record.cpu >= 0 ? record.cpu : nil, flow: record.flow == Record.noFlow ? nil : record.flow,
                           fields: fields.object)
     }
