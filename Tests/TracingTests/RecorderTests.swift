@@ -135,6 +135,55 @@ import Foundation
         #expect(Set(events.map(\.tid)).count == 2)
     }
 
+    @Test func aRecordIsOneCacheLineAndKeepsItsNsCPUAndSeq() {
+        #expect(MemoryLayout<Record>.size == 64 && MemoryLayout<Record>.stride == 64)
+        let fields = TraceFields(TraceName("a"), .int(-5), TraceName("b"), .bool(true), TraceName("c"), .name(TraceName("d")))
+        for (ns, cpu) in [(Int64(0), Int32(0)), (123_456_789_012, 3), (-4_000, -1), (1 << 46, 65_534)] {
+            let record = Record(seq: 2_000_000_000, ns: ns, cpu: cpu, type: 7, lane: 9, flow: Record.noFlow, fields: fields)
+            #expect(record.ns == ns && record.cpu == (cpu == 65_534 ? -2 : cpu) && record.seq == 2_000_000_000)
+            #expect(record.fields.object == fields.object && record.type == 7 && record.lane == 9)
+        }
+    }
+
+    @Test func writersCrossingChunksWhileReadersMergeLoseNothing() {
+        // Four writers each fill several record chunks while a reader merges as they go,
+        // so chunks are read, recycled and taken again under the writers' feet.
+        let recorder = TraceRecorder()
+        let writers = 4, perWriter = RecordChunks.records * 3 + 17
+        let type = TraceName("counter"), value = TraceName("value")
+        let lanes = (0..<writers).map { TraceName("thread-\($0)") }
+        let threads = (0..<writers).map { writer in
+            Thread { for i in 0..<perWriter { recorder.emit(type, lane: lanes[writer], TraceFields(value, .int(i))) } }
+        }
+        for thread in threads { thread.start() }
+        var next = 0
+        while next < writers * perWriter {
+            let batch = recorder.readEncoded(from: next, limit: 1000)
+            next += batch.count
+            if batch.isEmpty { sched_yield() }
+        }
+        recorder.finish()
+        let events = recorder.events
+        #expect(events.map(\.seq) == Array(0..<(writers * perWriter)))
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.ts <= $1.ts })
+        for writer in 0..<writers {
+            let values = events.filter { $0.lane == "thread-\(writer)" }.compactMap { $0.fields["value"]?.intValue }
+            #expect(values == Array(0..<perWriter))
+        }
+    }
+
+    @Test func costMedianIsInterpolatedAcrossTheClocksStep() {
+        var counts = [Int](repeating: 0, count: CostHistogram.buckets)
+        // A clock ticking in 10 ns steps: 60 readings of 30 and 40 of 40 — a typical 34 ns.
+        counts[30] = 60
+        counts[40] = 40
+        #expect(abs(CostHistogram.median(counts) - 33.3) < 0.1)
+        counts = [Int](repeating: 0, count: CostHistogram.buckets)
+        counts[35] = 1
+        #expect(CostHistogram.median(counts) == 35, "a 1 ns clock: one reading is its own median")
+        #expect(CostHistogram.median([Int](repeating: 0, count: CostHistogram.buckets)) == 0)
+    }
+
     @Test func typedEventsEncodeExactlyAsTheirJSONObjectTwins() {
         let recorder = TraceRecorder()
         let lane = Lane("worker-1", kind: .thread, recorder: recorder)
