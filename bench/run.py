@@ -78,10 +78,19 @@ def bench_tracer(binary, quick):
     data = json.loads(out)
     for r in data["rows"]:
         w = r["writers"]
-        row("tracer", f"typed emit, {w} writer(s)", r["typedNs"], "ns/event", "bare clock read", r["clockNs"],
-            "≤ 2×", r["typedNs"] <= 2 * r["clockNs"])
-        row("tracer", f"JSONObject emit, {w} writer(s)", r["objectNs"], "ns/event", "bare clock read", r["clockNs"])
-        row("tracer", f"summary.tracer.nsPerEvent (median of sampled emits), {w} writer(s)", r["reportedNs"], "ns/event")
+        # Median cost of one emit (each bracketed by two clock reads, minus an empty bracket):
+        # what summary.tracer.nsPerEvent reports, measured the same way.
+        row("tracer", f"typed emit, per-event median, {w} writer(s)", r["typedMedianNs"], "ns/event",
+            "bare clock read, per-event median", r["clockMedianNs"], "≤ 2×", r["typedMedianNs"] <= 2 * r["clockMedianNs"])
+        row("tracer", f"summary.tracer.nsPerEvent (the recorder's own sampled median), {w} writer(s)", r["reportedNs"],
+            "ns/event", "bench's per-event median", r["typedMedianNs"])
+        # Loop mean: thread CPU time / events, every slow emit (cache misses, chunk changes) included.
+        row("tracer", f"typed emit, loop mean, {w} writer(s)", r["typedNs"], "ns/event", "bare clock read, loop mean",
+            r["clockNs"], "≤ 2×", r["typedNs"] <= 2 * r["clockNs"])
+        row("tracer", f"typed emit p99 (bracketed), {w} writer(s)", r["typedP99Ns"], "ns/event")
+        row("tracer", f"minor page faults per typed emit, {w} writer(s)", r["typedFaultsPerEvent"], "faults/event")
+        row("tracer", f"JSONObject emit, loop mean, {w} writer(s)", r["objectNs"], "ns/event", "bare clock read, loop mean",
+            r["clockNs"])
         if "typedAllocsPerEvent" in r:
             row("tracer", f"heap allocations per typed emit, {w} writer(s)", r["typedAllocsPerEvent"], "allocs/event",
                 goal="0 (chunk refills only)", met=r["typedAllocsPerEvent"] < 0.001)

@@ -7,9 +7,18 @@ import Synchronization
 import Tracing
 
 /// `interleave bench`: what one traced event costs the thread that emits it, beside the
-/// cost of a bare monotonic clock read measured the same way in the same run. Each
-/// writer times its own loop with its thread CPU clock (time it was preempted is not
-/// counted; page faults are); the figure is the median over writers and repeats.
+/// cost of a bare monotonic clock read measured the same way in the same run. Two ways:
+///
+/// - loop mean: each writer times a loop of emits with its thread CPU clock (time it was
+///   preempted is not counted; page faults and cache misses are) — the average cost,
+///   every slow emit included. Its minor page faults per event are counted too.
+/// - per-event median: each emit (or clock read) is bracketed by two clock reads; the
+///   median bracket minus the median of an empty bracket is what one typical emit costs.
+///   This is what `summary.tracer.nsPerEvent` reports for a run (the recorder times one
+///   emit in 64 from its own clock read to a clock read after publishing, and adds the
+///   part of a clock read such a span misses), so the two should agree.
+///
+/// Each figure is the median over writers and repeats.
 ///
 /// Run under `bench/malloc_count.so` (LD_PRELOAD) it also counts the heap allocations
 /// each writer made inside its loop. `scripts/bench` does both and writes BENCHMARKS.md.
@@ -28,7 +37,8 @@ struct Bench: ParsableCommand {
         _ = measureTracer(threads: 2, typed: true)
         for threads in counts {
             var clock: [Double] = [], typed: [Double] = [], object: [Double] = [], reported: [Double] = []
-            var typedAllocs: [Double] = [], objectAllocs: [Double] = []
+            var typedAllocs: [Double] = [], objectAllocs: [Double] = [], typedFaults: [Double] = []
+            var clockMedian: [Double] = [], typedMedian: [Double] = [], typedP99: [Double] = [], emptyMedian: [Double] = []
             for _ in 0..<repeats {
                 clock += measure(threads: threads) { _, count in
                     var sink: UInt64 = 0
@@ -38,7 +48,13 @@ struct Bench: ParsableCommand {
                 let typedRun = measureTracer(threads: threads, typed: true)
                 typed += typedRun.samples.map(\.ns)
                 typedAllocs += typedRun.samples.compactMap(\.allocs)
+                typedFaults += typedRun.samples.map(\.faults)
                 reported.append(typedRun.reported)
+                let brackets = measureBrackets(threads: threads)
+                emptyMedian += brackets.map(\.empty)
+                clockMedian += brackets.map { $0.clock - $0.empty }
+                typedMedian += brackets.map { $0.typed - $0.empty }
+                typedP99 += brackets.map { $0.typedP99 - $0.empty }
                 let objectRun = measureTracer(threads: threads, typed: false)
                 object += objectRun.samples.map(\.ns)
                 objectAllocs += objectRun.samples.compactMap(\.allocs)
@@ -49,6 +65,11 @@ struct Bench: ParsableCommand {
                 "typedNs": .double(round2(median(typed))),
                 "objectNs": .double(round2(median(object))),
                 "reportedNs": .double(round2(median(reported))),
+                "typedFaultsPerEvent": .double(median(typedFaults)),
+                "emptyBracketNs": .double(round2(median(emptyMedian))),
+                "clockMedianNs": .double(round2(median(clockMedian))),
+                "typedMedianNs": .double(round2(median(typedMedian))),
+                "typedP99Ns": .double(round2(median(typedP99))),
             ]
             if !typedAllocs.isEmpty {
                 row["typedAllocsPerEvent"] = .double(median(typedAllocs))
@@ -62,6 +83,8 @@ struct Bench: ParsableCommand {
     private struct Sample: Sendable {
         var ns: Double
         var allocs: Double?
+        /// Minor page faults per iteration (the thread's own).
+        var faults: Double
     }
 
     /// Runs `body(index, events)` on `threads` writers started together; each reports
@@ -76,11 +99,13 @@ struct Bench: ParsableCommand {
                 ready.add(1, ordering: .relaxed)
                 while ready.load(ordering: .relaxed) < threads { sched_yield() }
                 let allocsBefore = mallocs?() ?? 0
+                let faultsBefore = Self.threadFaults()
                 let start = Self.threadCPU()
                 body(index, count)
                 let ns = Double(Self.threadCPU() - start) / Double(count)
+                let faults = Double(Self.threadFaults() - faultsBefore) / Double(count)
                 let allocs = mallocs.map { Double($0() - allocsBefore) / Double(count) }
-                results.withLock { $0.append(Sample(ns: ns, allocs: allocs)) }
+                results.withLock { $0.append(Sample(ns: ns, allocs: allocs, faults: faults)) }
             }
         }
         for worker in workers { worker.join() }
@@ -104,6 +129,75 @@ struct Bench: ParsableCommand {
         let reported = recorder.cost["nsPerEvent"]?.doubleValue ?? 0
         recorder.finish()
         return (samples, reported)
+    }
+
+    private struct Brackets: Sendable {
+        var empty: Double, clock: Double, typed: Double, typedP99: Double
+    }
+
+    /// Per-event medians: each writer brackets every typed emit with two clock reads
+    /// (into a fresh recorder, as in `measureTracer`), then does the same around a bare
+    /// clock read and around nothing. Medians (and the emits' p99) of the brackets, in ns.
+    private func measureBrackets(threads: Int) -> [Brackets] {
+        let recorder = TraceRecorder(capacity: threads * events + 10, deliverWake: { Scheduler.shared.after(ms: 2, $0) })
+        let counter = TraceName("counter"), name = TraceName("name"), value = TraceName("value"), i = TraceName("i")
+        let lanes = (0..<threads).map { TraceName("thread-\($0)") }
+        let count = events
+        let results = Mutex<[Brackets]>([])
+        let ready = Atomic<Int>(0)
+        let workers = (0..<threads).map { index in
+            TracedThread(name: "bench-\(index)") {
+                var counts = [Int](repeating: 0, count: CostHistogram.buckets)
+                ready.add(1, ordering: .relaxed)
+                while ready.load(ordering: .relaxed) < threads { sched_yield() }
+                let lane = lanes[index]
+                for step in 0..<count {
+                    let before = interleave_clock_ns()
+                    recorder.emit(counter, lane: lane, TraceFields(name, .name(i), value, .int(step)))
+                    counts[CostHistogram.bucket(interleave_clock_ns() &- before)] += 1
+                }
+                let typed = CostHistogram.median(counts), typedP99 = Self.percentile(counts, 0.99)
+                counts = [Int](repeating: 0, count: CostHistogram.buckets)
+                var sink: UInt64 = 0
+                for _ in 0..<count {
+                    let before = interleave_clock_ns()
+                    sink &+= interleave_clock_ns()
+                    counts[CostHistogram.bucket(interleave_clock_ns() &- before)] += 1
+                }
+                blackHole(sink)
+                let clock = CostHistogram.median(counts)
+                counts = [Int](repeating: 0, count: CostHistogram.buckets)
+                for _ in 0..<count {
+                    let before = interleave_clock_ns()
+                    counts[CostHistogram.bucket(interleave_clock_ns() &- before)] += 1
+                }
+                let empty = CostHistogram.median(counts)
+                results.withLock { $0.append(Brackets(empty: empty, clock: clock, typed: typed, typedP99: typedP99)) }
+            }
+        }
+        for worker in workers { worker.join() }
+        recorder.finish()
+        return results.withLock { $0 }
+    }
+
+    /// The lower edge of the bucket holding the `fraction` quantile.
+    private static func percentile(_ counts: [Int], _ fraction: Double) -> Double {
+        let total = counts.reduce(0, +)
+        var seen = 0
+        for (bucket, count) in counts.enumerated() {
+            seen += count
+            if Double(seen) >= Double(total) * fraction {
+                return bucket < CostHistogram.linear ? Double(bucket) : Double(1 << (bucket - CostHistogram.linear + 9))
+            }
+        }
+        return 0
+    }
+
+    /// The calling thread's minor page faults so far.
+    private static func threadFaults() -> Int {
+        var usage = rusage()
+        getrusage(__rusage_who_t(1), &usage)  // RUSAGE_THREAD
+        return usage.ru_minflt
     }
 
     private static func threadCPU() -> UInt64 {
