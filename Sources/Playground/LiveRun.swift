@@ -20,6 +20,8 @@ public final class LiveRun: Sendable {
         var bytes = 0
         /// A DELETE came while the run was ending: delete it once it is persisted.
         var deleteWhenPersisted = false
+        /// The writer has stored the whole trace and the run's final row.
+        var sealed = false
     }
 
     let written = Mutex(Written())

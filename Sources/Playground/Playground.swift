@@ -145,14 +145,17 @@ public final class Playground: Sendable {
                                       stepIdleTimeoutMs: configuration.stepIdleTimeoutMs)
         let run = LiveRun(id: id, execution: execution)
         run.markStarted()
+        // In the table before its row exists: a DELETE is never without the live run and
+        // so never deletes the row under the writer (it cancels instead).
+        table.runs.withLock { $0[id] = run }
         do {
-            // The row first: after a crash, a row without an end is a run that was cut off.
+            // The row before any event: after a crash, a row without an end is a run that was cut off.
             try store.insert(run.snapshot)
         } catch {
+            table.runs.withLock { _ = $0.removeValue(forKey: id) }
             active.withLock { _ = $0.remove(id) }
             throw Problem.storeFailed(error)
         }
-        table.runs.withLock { $0[id] = run }
         Observability.runStarted(run)
         execution.start { [self] outcome in
             run.markEnded(outcome)
@@ -192,7 +195,16 @@ public final class Playground: Sendable {
             if let run = liveRun(id) {
                 run.edit(change)
                 let snapshot = run.snapshot
-                try storeCall { () throws(StoreError) in try store.update(snapshot) }
+                var row = snapshot
+                if row.status.isFinal, !run.written.withLock({ $0.sealed }) {
+                    // Ended, but its writer has not written the whole trace yet: its row keeps
+                    // saying `running` until the writer seals it (an ended row would close the
+                    // trace early and let retention evict the run under its writer).
+                    row.status = .running
+                    row.endedAt = nil
+                    row.summary = nil
+                }
+                try storeCall { () throws(StoreError) in try store.update(row) }
                 return snapshot
             }
             guard var snapshot = try storeCall({ () throws(StoreError) in try store.snapshot(id) }) else { throw Problem.noRun(id) }

@@ -98,6 +98,9 @@ final class StoreWriter: Sendable {
     }
 
     private func seal(_ run: LiveRun) throws(StoreError) {
-        try updates.withLock { _ throws(StoreError) in try store.update(run.snapshot) }
+        try updates.withLock { _ throws(StoreError) in
+            try store.update(run.snapshot)
+            run.written.withLock { $0.sealed = true }
+        }
     }
 }

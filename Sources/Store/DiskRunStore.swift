@@ -31,7 +31,19 @@ public final class DiskRunStore: RunStore {
         var bytes: Int
     }
 
-    private let open = Mutex<[String: OpenTrace]>([:])
+    /// The open trace files, and the runs deleted while their file was open. Every use of
+    /// an fd — write, fsync, close — happens under this lock, so a delete can never close
+    /// a file an append is writing (which used to end in EBADF, or in a write to whatever
+    /// file had since reused the fd number); and a run deleted under its writer stays
+    /// deleted: the writer's next append gets `notFound` instead of recreating the file.
+    private struct Traces {
+        var open: [String: OpenTrace] = [:]
+        /// Cleared when the run's writer hears it is gone (its next append or final update)
+        /// or when a run with the id is inserted again; only runs open at their delete get one.
+        var deleted: Set<String> = []
+    }
+
+    private let traces = Mutex(Traces())
     /// What start-up repaired, for the log and the tests.
     public var recovered: [String] { recoveredIDs.withLock { $0 } }
     private let recoveredIDs = Mutex<[String]>([])
@@ -126,12 +138,15 @@ public final class DiskRunStore: RunStore {
                 """, arguments: Self.arguments(run, position: position))
         }
         // A leftover file from an earlier run with this id would corrupt the new trace.
-        unlink(path)
+        traces.withLock { traces in
+            traces.deleted.remove(run.id)
+            unlink(path)
+        }
     }
 
     public func update(_ run: RunSnapshot) throws(StoreError) {
         var run = run
-        if let trace = open.withLock({ $0[run.id] }) {
+        if let trace = traces.withLock({ $0.open[run.id] }) {
             run.eventCount = trace.count
             run.bytes = trace.bytes
             if run.status.isFinal { try seal(run.id) }
@@ -149,7 +164,11 @@ public final class DiskRunStore: RunStore {
                                  run.id])
             return db.changesCount
         }
-        if changed == 0 { throw StoreError(.notFound, "no run \(run.id)") }
+        if changed == 0 {
+            // Its writer has heard that it was deleted: nothing more will come for it.
+            traces.withLock { _ = $0.deleted.remove(run.id) }
+            throw StoreError(.notFound, "no run \(run.id)")
+        }
     }
 
     public func snapshot(_ id: String) throws(StoreError) -> RunSnapshot? {
@@ -168,8 +187,16 @@ public final class DiskRunStore: RunStore {
         guard Self.isSafeID(id) else { return false }
         // The file first: a crash in between leaves a row without a trace, which start-up
         // recognises as a cut-off delete (a trace without a row would be adopted instead).
-        if let trace = open.withLock({ $0.removeValue(forKey: id) }) { close(trace.fd) }
-        unlink(try tracePath(id))
+        let path = try tracePath(id)
+        traces.withLock { traces in
+            if let trace = traces.open.removeValue(forKey: id) {
+                // A writer is still appending to it: close it here, under the lock its
+                // appends take, and refuse its later appends.
+                close(trace.fd)
+                traces.deleted.insert(id)
+            }
+            unlink(path)
+        }
         return try write { db in
             try db.execute(sql: "DELETE FROM run WHERE id = ?", arguments: [id])
             return db.changesCount > 0
@@ -180,27 +207,39 @@ public final class DiskRunStore: RunStore {
 
     public func append(_ id: String, lines: [UInt8], count: Int) throws(StoreError) {
         let path = try tracePath(id)
-        try open.withLock { open throws(StoreError) in
+        try traces.withLock { traces throws(StoreError) in
+            guard !traces.deleted.contains(id) else {
+                traces.deleted.remove(id)
+                throw StoreError(.notFound, "run \(id) was deleted while it was being written")
+            }
             var trace: OpenTrace
-            if let existing = open[id] {
+            if let existing = traces.open[id] {
                 trace = existing
             } else {
+                // A file already there belongs to this run (appended to after an early seal, or
+                // an import): count what it holds, so the row's counts stay those of the file.
+                var info = stat()
+                let (count, bytes) = stat(path, &info) == 0 && info.st_size > 0 ? try Self.repairTrace(path) : (0, 0)
                 let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
                 guard fd >= 0 else { throw StoreError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
-                trace = OpenTrace(fd: fd, count: 0, bytes: 0)
+                trace = OpenTrace(fd: fd, count: count, bytes: bytes)
             }
+            // Recorded before the write, so a write that fails does not leak a newly opened fd.
+            traces.open[id] = trace
             try Self.writeAll(trace.fd, lines, path: path)
             trace.count += count
             trace.bytes += lines.count
-            open[id] = trace
+            traces.open[id] = trace
         }
     }
 
     /// fsyncs and closes a finished run's file, so its row may say it ended.
     private func seal(_ id: String) throws(StoreError) {
-        guard let trace = open.withLock({ $0.removeValue(forKey: id) }) else { return }
-        defer { close(trace.fd) }
-        if fsync(trace.fd) != 0 { throw StoreError(.io, "fsync of the trace of \(id) failed: \(String(cString: strerror(errno)))") }
+        try traces.withLock { traces throws(StoreError) in
+            guard let trace = traces.open.removeValue(forKey: id) else { return }
+            defer { close(trace.fd) }
+            if fsync(trace.fd) != 0 { throw StoreError(.io, "fsync of the trace of \(id) failed: \(String(cString: strerror(errno)))") }
+        }
     }
 
     public func events(_ id: String, from seq: Int) throws(StoreError) -> any EventCursor {
@@ -221,11 +260,13 @@ public final class DiskRunStore: RunStore {
     @discardableResult
     public func enforceRetention() throws(StoreError) -> [String] {
         var runs = try read { db in try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY position").map(Self.snapshot(from:)) }
-        let live = open.withLock { $0 }
+        let live = traces.withLock { $0.open }
         for index in runs.indices {
             if let trace = live[runs[index].id] { runs[index].bytes = trace.bytes }
         }
-        let victims = retention.victims(runs)
+        // A run whose trace is still open is still being written (its writer has not sealed
+        // it), whatever its row says: it is not evicted under its writer.
+        let victims = retention.victims(runs).filter { live[$0] == nil }
         for id in victims { try delete(id) }
         return victims
     }
