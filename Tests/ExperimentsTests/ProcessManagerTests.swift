@@ -1,5 +1,6 @@
 import Experiments
 import Foundation
+import Glibc
 import JSON
 import Testing
 import Tracing
@@ -28,6 +29,32 @@ extension ProcessExperimentTests {
             }
             #expect(peak == 1)
             #expect(events.contains { $0.type == "insight" })
+        }
+
+        /// A manager run stopped after the manager has its socket ends (the parent closed its
+        /// copies) closes each end once. Its ends used to be closed a second time on the way out,
+        /// closing whatever this process had opened with those numbers since (under fuzzing: a
+        /// store's trace file, "Bad file descriptor"; a sampler's /proc file, read as garbage).
+        /// Here the numbers the parent freed are taken by sentinels, which must still be open.
+        @Test func aStoppedManagerRunClosesEachOfItsDescriptorsOnce() throws {
+            let experiment = Catalog.experiment("manager")!
+            let execution = ExperimentRun(id: "stop-manager-fds", experiment: experiment,
+                                          params: try experiment.resolve(["processes": 4, "decrements": 100]))
+            execution.start()
+            var sentinels: [Int32] = []
+            defer { for fd in sentinels { close(fd) } }
+            // The first worker is spawned after the parent closed its copies of the manager's ends
+            // (polled for, as ProcessRuns.stop does; the run cannot end before it is stopped).
+            let deadline = Date().addingTimeInterval(20)
+            while !execution.recorder.events.contains(where: { $0.type == "process.spawn" && $0.fields["kind"] == "manager-client" }),
+                  Date() < deadline { usleep(1000) }
+            // The lowest free numbers, which include the ends the parent has just closed.
+            for _ in 0..<64 { sentinels.append(open("/dev/null", O_RDONLY | O_CLOEXEC)) }
+            execution.control.stop(.cancelled)
+            let outcome = execution.wait()
+            #expect(outcome.status == .cancelled)
+            let closed = sentinels.filter { fcntl($0, F_GETFD) == -1 }
+            #expect(closed.isEmpty, "closed by the run's cleanup: \(closed)")
         }
 
         /// Without the lock the race is natural: the test checks that whatever happened is

@@ -55,7 +55,14 @@ private func runManager(_ run: RunContext) throws -> JSONObject {
 
     // One socket pair per worker: the worker's proxy end and the manager's end.
     var pairs: [(worker: Int32, manager: Int32)] = []
-    defer { for pair in pairs { close(pair.worker); close(pair.manager) } }
+    // Each end is closed once: an end closed early is set to -1 (closing a number twice closes
+    // whatever the server opened with it in between — a trace file, a sampler's /proc file).
+    defer {
+        for pair in pairs {
+            if pair.worker >= 0 { close(pair.worker) }
+            if pair.manager >= 0 { close(pair.manager) }
+        }
+    }
     for _ in 0..<processes {
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
@@ -82,7 +89,10 @@ private func runManager(_ run: RunContext) throws -> JSONObject {
         }
     }
     // The manager holds its ends now; the parent's copies would keep its reads from ever seeing EOF.
-    for pair in pairs { close(pair.manager) }
+    for index in pairs.indices {
+        close(pairs[index].manager)
+        pairs[index].manager = -1
+    }
     var workers: [ChildProcess] = []
     return try run.surviving(supervisor, {
         main.emit("io.begin", ["op": "Manager(): wait until the server process is up"])
