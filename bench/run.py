@@ -455,7 +455,11 @@ def write_markdown(commands, started, seconds):
         lines.append(f"| {r['section']} | {r['figure']} | {fmt(r['value'])} {r['unit']} | {baseline} | "
                      f"{fmt(r['ratio']) + '×' if r['ratio'] else ''} | {r['goal'] or ''} | {met} |")
     lines += ["", "How each figure is taken: see the docstring of `bench/run.py` and `interleave bench --help`.", ""]
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    # Sections other scripts write (e.g. bench/soak.py's `<!-- soak:begin -->` … `<!-- soak:end -->`) are kept.
+    old = open(path).read() if os.path.exists(path) else ""
+    lines += [match.group(0) + "\n" for match in re.finditer(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", old, re.S)]
+    with open(path, "w") as f:
         f.write("\n".join(lines))
 
 

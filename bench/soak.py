@@ -10,11 +10,23 @@ runs and read their whole event stream; clients that start runs and cancel them 
 (DELETE) or drop the stream half-way; hostile clients (conflicting Content-Length, CL with
 Transfer-Encoding, a raw NUL in the path, bad JSON, a body over the limit, a form post, a
 trickle of header bytes, idle connections); and readers of /api/health, /metrics and the
-viewer's files. After the load, the server gets a few seconds to settle (runs end, idle
-connections time out) and the figures are read from /proc: flat means threads and fds back
-to the baseline and RSS within 64 MiB of it.
+viewer's files.
+
+Sampled from /proc every --sample-seconds (default 10): the server's threads, open fds, RSS,
+child processes and zombie children. Reported: the baseline (after a warm-up of one run of each
+kind), the peak under load, the end (after the load stops and the server settles: runs end,
+idle connections time out), and whether the figures are flat:
+
+- at the end: threads and fds back to the baseline, RSS within 64 MiB of it, no child, no zombie;
+- under load: no drift, i.e. the highest threads/fds/RSS of the last third of the samples no
+  higher than the highest of the first third plus a margin (threads +8, fds +64, RSS +64 MiB);
+  a leak shows as a climb that this catches even while the load hides it.
+
+`--markdown` writes the figures into the `## Soak` section of BENCHMARKS.md (its own marked
+block, which bench/run.py keeps when it rewrites the main table).
 """
 import argparse
+import http.client
 import json
 import os
 import random
@@ -53,16 +65,23 @@ class Server:
         fds = len(os.listdir(f"/proc/{pid}/fd"))
         with open(f"/proc/{pid}/statm") as f:
             rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        children = sum(1 for entry in os.listdir("/proc") if entry.isdigit() and parent_of(entry) == pid)
-        return {"threads": threads, "fds": fds, "rssMiB": round(rss / 2**20, 1), "children": children}
+        children = zombies = 0
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                state, parent = state_and_parent(entry)
+                if parent == pid:
+                    children += 1
+                    zombies += state == "Z"
+        return {"threads": threads, "fds": fds, "rssMiB": round(rss / 2**20, 1), "children": children, "zombies": zombies}
 
 
-def parent_of(pid):
+def state_and_parent(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
+            fields = f.read().rsplit(")", 1)[1].split()
+            return fields[0], int(fields[1])
     except (OSError, IndexError, ValueError):
-        return -1
+        return "?", -1
 
 
 def call(server, method, path, body=None, headers=None, timeout=30):
@@ -73,6 +92,9 @@ def call(server, method, path, body=None, headers=None, timeout=30):
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+    except (OSError, http.client.HTTPException):
+        # Closed without an answer (or refused, or timed out): status 0, tallied as "no-answer".
+        return 0, b""
 
 
 def raw(server, payload, read=True, timeout=5):
@@ -95,6 +117,8 @@ class Tally:
     def add(self, name, status=None):
         with self.lock:
             self.counts[name] = self.counts.get(name, 0) + 1
+            if status == 0:
+                self.counts[f"{name}: no-answer"] = self.counts.get(f"{name}: no-answer", 0) + 1
             if status is not None and status >= 500 and status != 503:
                 self.server_errors += 1
 
@@ -123,15 +147,18 @@ def canceller(server, stop, tally, rng):
             time.sleep(0.2)
             continue
         run_id = json.loads(body)["id"]
-        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-            s.sendall(f"GET /api/runs/{run_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            s.recv(2048)
-            time.sleep(rng.uniform(0.05, 0.5))
-            if rng.random() < 0.5:
-                status, _ = call(server, "DELETE", f"/api/runs/{run_id}")
-                tally.add("cancel", status)
-            else:
-                tally.add("hang-up")
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+                s.sendall(f"GET /api/runs/{run_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                s.recv(2048)
+                time.sleep(rng.uniform(0.05, 0.5))
+                if rng.random() < 0.5:
+                    status, _ = call(server, "DELETE", f"/api/runs/{run_id}", headers=JSON_HEADERS)
+                    tally.add("cancel", status)
+                else:
+                    tally.add("hang-up")
+        except OSError:
+            tally.add("stream: no-answer")
         # dropped without reading to the end either way
 
 
@@ -166,7 +193,7 @@ def hostile(server, stop, tally, rng):
                             break
                         time.sleep(0.1)
                         s.sendall(b"a")
-                tally.add("trickle")
+                tally.add("trickle (not cut off)")
             else:
                 # Idle connections, dropped later.
                 idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(20)]
@@ -175,7 +202,7 @@ def hostile(server, stop, tally, rng):
                     s.close()
                 tally.add("idle-20")
         except OSError:
-            tally.add("attack-refused-or-reset")
+            tally.add("hostile: cut off or reset")
 
 
 def reader(server, stop, tally, rng):
@@ -186,12 +213,72 @@ def reader(server, stop, tally, rng):
         time.sleep(0.01)
 
 
+MARGIN = {"threads": 8, "fds": 64, "rssMiB": 64}
+SECTION_BEGIN, SECTION_END = "<!-- soak:begin -->", "<!-- soak:end -->"
+
+
+def drift(samples):
+    """Highest of the last third minus highest of the first third, per figure (load phase only)."""
+    third = max(len(samples) // 3, 1)
+    first, last = samples[:third], samples[-third:]
+    return {key: round(max(s[key] for s in last) - max(s[key] for s in first), 1) for key in MARGIN}
+
+
+def write_markdown(report):
+    """Replaces (or adds) the marked soak section of BENCHMARKS.md, leaving the rest as it is."""
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    b, e, d, p = report["baseline"], report["end"], report["drift"], report["peak"]
+    rows = [(key, b[key], p[key], e[key], d.get(key, "")) for key in ("threads", "fds", "rssMiB", "children", "zombies")]
+    counts = ", ".join(f"{name} {count}" for name, count in report["counts"].items())
+    section = [
+        SECTION_BEGIN,
+        "## Soak",
+        "",
+        f"Written by `python3 bench/soak.py --markdown` (the last step of `scripts/bench`); do not edit by hand.",
+        f"{report['minutes']:g} minutes of mixed load on the release binary ({report['date']} UTC, seed {report['seed']}):",
+        "clients starting short runs and reading their streams, starting long runs and cancelling them or hanging up",
+        "mid-stream, hostile requests (conflicting lengths, CL with TE, NUL in the path, bad JSON, oversized and",
+        "form bodies, header trickles, bursts of idle connections) and readers of health, metrics and the viewer.",
+        f"Sampled every {report['sampleSeconds']} s ({len(report['samples'])} samples); the end is after the load stopped and the server settled.",
+        "",
+        "| figure | baseline | peak under load | end | drift under load (last third − first third) |",
+        "|---|---|---|---|---|",
+    ]
+    unit = {"rssMiB": "RSS (MiB)"}
+    section += [f"| {unit.get(k, k)} | {bv} | {pv} | {ev} | {dv} |" for k, bv, pv, ev, dv in rows]
+    section += [
+        "",
+        f"- requests: {counts}",
+        f"- 5xx answers (other than 503 while stopping): {report['serverErrors']}; error lines in the server log: {report['logErrors']}",
+        f"- flat at the end (threads, fds back to baseline, RSS within 64 MiB, no child or zombie): **{'yes' if report['flatEnd'] else 'no'}**",
+        f"- no drift under load (margins: threads +{MARGIN['threads']}, fds +{MARGIN['fds']}, RSS +{MARGIN['rssMiB']} MiB): "
+        f"**{'yes' if report['flatLoad'] else 'no'}**",
+        f"- graceful stop after the soak: exit {report['exit']}",
+        "",
+        "RSS over the load phase (MiB, one sample per minute): " + " ".join(str(s["rssMiB"]) for s in report["samples"][::max(1, 60 // report['sampleSeconds'])]),
+        "",
+        SECTION_END,
+    ]
+    block = "\n".join(section)
+    if SECTION_BEGIN in text and SECTION_END in text:
+        head, rest = text.split(SECTION_BEGIN, 1)
+        text = head + block + rest.split(SECTION_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.environ.get("INTERLEAVE_BIN", os.path.join(ROOT, ".build", "release", "interleave")))
     parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--sample-seconds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--markdown", action="store_true", help="write the figures into the Soak section of BENCHMARKS.md")
     args = parser.parse_args()
+    date = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="interleave-soak-") as directory:
         server = Server(args.binary, directory)
         try:
@@ -202,7 +289,7 @@ def main():
                     call(server, "GET", f"/api/runs/{json.loads(body)['id']}/events", timeout=120)
             time.sleep(3)
             baseline = server.facts()
-            print(f"baseline: {baseline}")
+            print(f"baseline: {baseline}", flush=True)
             stop, tally = threading.Event(), Tally()
             workers = [(runner, 3), (canceller, 2), (hostile, 3), (reader, 2)]
             threads = []
@@ -214,9 +301,11 @@ def main():
                     threads.append(thread)
             started = time.time()
             peak = dict(baseline)
+            samples = []
             while time.time() - started < args.minutes * 60:
-                time.sleep(min(30, args.minutes * 60))
+                time.sleep(min(args.sample_seconds, max(args.minutes * 60 - (time.time() - started), 0.1)))
                 now = server.facts()
+                samples.append(now)
                 peak = {key: max(peak[key], now[key]) for key in peak}
                 print(f"  {time.time() - started:5.0f} s  {now}", flush=True)
             stop.set()
@@ -225,18 +314,36 @@ def main():
             # Let the last runs end and idle connections time out.
             time.sleep(8)
             end = server.facts()
-            flat = (end["threads"] <= baseline["threads"] and end["fds"] <= baseline["fds"]
-                    and end["rssMiB"] <= baseline["rssMiB"] + 64 and end["children"] == 0)
+            flat_end = (end["threads"] <= baseline["threads"] and end["fds"] <= baseline["fds"]
+                        and end["rssMiB"] <= baseline["rssMiB"] + 64 and end["children"] == 0 and end["zombies"] == 0)
+            drifted = drift(samples)
+            flat_load = all(drifted[key] <= MARGIN[key] for key in MARGIN)
             print(f"requests: {json.dumps(dict(sorted(tally.counts.items())))}")
             print(f"5xx answers (other than 503 while stopping): {tally.server_errors}")
             print(f"peak:     {peak}")
             print(f"end:      {end}")
+            print(f"drift under load (last third - first third): {drifted}: {'flat' if flat_load else 'CLIMBING'}")
             print(f"soak {args.minutes:g} min: threads {baseline['threads']}→{end['threads']}, fds {baseline['fds']}→{end['fds']}, "
-                  f"RSS {baseline['rssMiB']}→{end['rssMiB']} MiB, children {end['children']}: {'flat' if flat else 'NOT FLAT'}")
+                  f"RSS {baseline['rssMiB']}→{end['rssMiB']} MiB, children {end['children']}, zombies {end['zombies']}: "
+                  f"{'flat' if flat_end else 'NOT FLAT'}")
             server.process.stdin.close()
             code = server.process.wait(timeout=60)
             print(f"graceful stop: exit {code}")
-            return 0 if flat and tally.server_errors == 0 and code == 0 else 1
+            server.log.close()
+            with open(os.path.join(directory, "server.log"), errors="replace") as log:
+                errors = [line for line in log if "error" in line.lower()]
+            print(f"error lines in the server log: {len(errors)}")
+            for line in errors[:10]:
+                print(f"  {line.rstrip()[:300]}")
+            if args.markdown:
+                write_markdown({
+                    "minutes": args.minutes, "date": date, "seed": args.seed, "sampleSeconds": args.sample_seconds,
+                    "samples": samples, "baseline": baseline, "peak": peak, "end": end, "drift": drifted,
+                    "counts": dict(sorted(tally.counts.items())), "serverErrors": tally.server_errors,
+                    "logErrors": len(errors), "flatEnd": flat_end, "flatLoad": flat_load, "exit": code,
+                })
+                print("wrote the Soak section of BENCHMARKS.md")
+            return 0 if flat_end and flat_load and tally.server_errors == 0 and code == 0 else 1
         finally:
             if server.process.poll() is None:
                 server.process.kill()
