@@ -1,3 +1,4 @@
+import CSystem
 import Experiments
 import HTTPServer
 import JSON
@@ -62,7 +63,12 @@ extension API {
             if let params = object["params"], params.objectValue == nil, params != .null {
                 throw Body.invalid("params must be an object (got \(params.typeName))", field: "params")
             }
-            supplied["schedule"] = "free"  // each explored run gets its own seeded schedule
+            // Each explored run gets its own seeded schedule: the schedule is not the caller's to give.
+            for key in ["schedule", "seed", "choices"] where supplied[key] != nil {
+                throw Body.invalid("an exploration gives each run its own seeded schedule; leave out params.\(key)",
+                                   field: "params.\(key)")
+            }
+            supplied["schedule"] = "free"
             let params: Parameters
             do throws(ParameterError) {
                 params = try experiment.resolve(.object(supplied))
@@ -82,10 +88,21 @@ extension API {
             }
             let answer = DeferredBody()
             let explore = Explore.Request(experiment: experiment, params: params, seeds: seeds, firstSeed: firstSeed)
+            // The whole exploration has the run deadline too (each of its runs has it as well):
+            // past it, the report covers the seeds that ran and says the rest did not.
+            let deadlineMs = playground.configuration.runDeadlineMs
+            let deadlineNs = interleave_monotonic_ns() + UInt64(deadlineMs) * 1_000_000
             _ = TracedThread(name: "explore", detached: true) {
                 defer { explorations.withLock { $0 -= 1 } }
-                let report = Explore.run(explore, deadlineMs: playground.configuration.runDeadlineMs) {
-                    answer.isAbandoned || playground.isShuttingDown
+                var report = Explore.run(explore, deadlineMs: deadlineMs) {
+                    answer.isAbandoned || playground.isShuttingDown || interleave_monotonic_ns() >= deadlineNs
+                }
+                report["seedsRequested"] = .int(seeds)
+                let runs = report["runs"]?.intValue ?? 0
+                if runs < seeds, let verdict = report["verdict"]?.stringValue {
+                    report["stoppedEarly"] = true
+                    let why = playground.isShuttingDown ? "the server is stopping" : "the exploration deadline of \(deadlineMs) ms"
+                    report["verdict"] = .string("Stopped by \(why) after \(runs) of \(seeds) seeds: " + verdict)
                 }
                 answer.fulfil(Array(JSONValue.object(report).jsonString.utf8))
             }

@@ -40,7 +40,7 @@ extension OpenAPI {
         ]
         paths["/api/runs/{id}/notes/{note}"] = ["delete": [
             "summary": "Delete a note", "operationId": "deleteNote",
-            "parameters": [runID, ["name": "note", "in": "path", "required": true, "schema": ["type": "string"], "description": "Note id"]],
+            "parameters": [runID, ["name": "note", "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1], "description": "Note id"]],
             "responses": ["204": ["description": "Deleted"], "404": problem, "415": problem, "500": problem],
         ]]
         paths["/api/runs/{id}/export.html"] = ["get": [

@@ -148,7 +148,7 @@ enum OpenAPI {
             "responses": [
                 "200": ["description": "Stepped: the choices so far and who may go next",
                         "content": content("application/json", ["type": "object", "required": ["steps", "choices", "pending", "status"]])],
-                "400": problem, "404": problem, "409": problem, "415": problem,
+                "400": problem, "404": problem, "409": problem, "413": problem, "415": problem,
             ],
         ]]
         paths["/api/explore"] = ["post": [
@@ -164,12 +164,16 @@ enum OpenAPI {
                 "oneOf": .array(experimentBody(Catalog.all.filter { ScheduleParameters.controllable.contains($0.id) }, extra: [
                     "seeds": ["type": "integer", "minimum": 1, "maximum": 1000],
                     "firstSeed": ["type": "integer", "minimum": 0, "maximum": 2_000_000_000],
-                ])),
+                ], excluding: ["schedule", "seed", "choices"])),
             ])],
             "responses": [
-                "200": ["description": "The exploration's report",
-                        "content": content("application/json", ["type": "object", "required": ["runs", "failed", "passed", "verdict"]])],
-                "400": problem, "404": problem, "415": problem,
+                "200": ["description": "The exploration's report. The whole exploration has the server's run deadline: past it, the report covers the seeds that ran (stoppedEarly)",
+                        "content": content("application/json", ["type": "object", "required": ["runs", "failed", "passed", "verdict", "seedsRequested"], "properties": [
+                            "runs": ["type": "integer", "minimum": 0], "failed": ["type": "integer", "minimum": 0], "passed": ["type": "integer", "minimum": 0],
+                            "verdict": ["type": "string"], "seedsRequested": ["type": "integer", "minimum": 1],
+                            "stoppedEarly": ["type": "boolean", "description": "The deadline (or a shutdown) came before every seed ran"],
+                        ]])],
+                "400": problem, "404": problem, "413": problem, "415": problem,
                 "429": ["description": "One exploration at a time", "headers": ["Retry-After": ["schema": ["type": "integer"]]],
                         "content": content("application/problem+json", ref("Problem"))],
             ],
