@@ -196,9 +196,9 @@ enum Lessons {
             }
             let snapshot: RunSnapshot
             do { snapshot = try playground.snapshot(run) } catch {
-                // 404, like any request naming a run that is not there.
-                throw Problem(status: 404, title: "Not found", detail: "\(field).run: there is no run \"\(run.prefix(80))\"",
-                              slug: "not-found", extra: ["field": .string("\(field).run")])
+                // 422: the body names a run that is not there (404 would say the lesson is not).
+                throw Problem(status: 422, title: "Unknown run", detail: "\(field).run: there is no run \"\(run.prefix(80))\"",
+                              slug: "unknown-run", extra: ["field": .string("\(field).run")])
             }
             var view: [Int]?
             if let raw = object["view"], raw != .null {
@@ -216,9 +216,9 @@ enum Lessons {
                     throw Body.invalid("\(field).seq must be a non-negative integer (got \(raw.jsonString.prefix(40)))", field: "\(field).seq")
                 }
                 guard value < max(snapshot.eventCount, 1) else {
-                    throw Problem(status: 404, title: "Not found",
+                    throw Problem(status: 422, title: "Unknown event",
                                   detail: "\(field).seq: run \(run) has no event \(value); its events are 0 to \(max(snapshot.eventCount - 1, 0))",
-                                  slug: "not-found", extra: ["field": .string("\(field).seq")])
+                                  slug: "unknown-event", extra: ["field": .string("\(field).seq")])
                 }
                 seq = value
             }
