@@ -407,6 +407,7 @@ private struct Core {
                         var value = 0
                         var digit = index + 1
                         while digit < count, bytes[digit] >= 48, bytes[digit] <= 57 {
+                            guard value < 1 << 20 else { return nil }  // no CPU number is this long
                             value = value * 10 + Int(bytes[digit] - 48)
                             digit += 1
                         }
@@ -430,6 +431,9 @@ private struct Core {
             var inNumber = false
             for byte in UnsafeRawBufferPointer(rebasing: raw[..<count]) {
                 if byte >= 48 && byte <= 57 {
+                    // Never trust the bytes to be schedstat's (a stray close elsewhere once
+                    // left this fd naming another file): a number too long is no reading.
+                    guard current < Int64.max / 10 - 9 else { return nil }
                     current = current * 10 + Int64(byte - 48)
                     inNumber = true
                 } else if inNumber {
