@@ -12,7 +12,10 @@ public final class LiveRun: Sendable {
     public let execution: ExperimentRun
     /// Where the run's live event streams wait for its next events.
     public let feed: LiveFeed
+    /// The order runs were admitted in: the store writer persists them in this order.
+    let ordinal: Int
     private let state: Mutex<RunSnapshot>
+    private static let admitted = Atomic<Int>(0)
 
     /// How much of the trace the store has: events and bytes.
     struct Written {
@@ -30,6 +33,7 @@ public final class LiveRun: Sendable {
         self.id = id
         self.execution = execution
         self.feed = LiveFeed(recorder: execution.recorder)
+        self.ordinal = Self.admitted.wrappingAdd(1, ordering: .relaxed).oldValue
         self.state = Mutex(RunSnapshot(id: id, experiment: execution.experiment.id, params: execution.context.params.values,
                                        status: .queued, createdAt: Timestamp.now()))
     }

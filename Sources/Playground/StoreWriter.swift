@@ -68,9 +68,11 @@ final class StoreWriter: Sendable {
         }
     }
 
-    /// One pass over every live run.
+    /// One pass over every live run, oldest first. Each seal enforces retention, which
+    /// evicts the oldest finished runs; a newer run sealed first (the table is unordered)
+    /// would be evicted in place of an older one whose final row was not written yet.
     func pass() {
-        for run in liveRuns() {
+        for run in liveRuns().sorted(by: { $0.ordinal < $1.ordinal }) {
             do {
                 if try drain(run) { try seal(run) } else { continue }
                 persisted(run)
