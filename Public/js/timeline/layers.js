@@ -656,6 +656,19 @@ export function reach(lane, track, tMax) {
   return r;
 }
 
+const widths = new Map(); // `${font}|${text}` -> width: labels repeat ("W 42", item numbers, "torn")
+/** ctx.measureText(text).width in ctx's current font, cached: overlays measure the same labels every frame. */
+export function textWidth(ctx, text) {
+  const key = `${ctx.font}|${text}`;
+  let w = widths.get(key);
+  if (w === undefined) {
+    w = ctx.measureText(text).width;
+    if (widths.size > 5000) widths.clear();
+    widths.set(key, w);
+  }
+  return w;
+}
+
 export function truncate(ctx, text, width) {
   if (ctx.measureText(text).width <= width) return text;
   let s = text;

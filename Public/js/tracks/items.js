@@ -4,6 +4,7 @@
 
 import { registerTrack } from './index.js';
 import { on } from '../model/registry.js';
+import { textWidth } from '../timeline/layers.js';
 
 const ITEM_TYPES = new Set(['queue.put', 'queue.get', 'pipe.send', 'pipe.recv', 'queue.full', 'task.submit', 'task.start']);
 
@@ -38,17 +39,6 @@ function label(ev) {
   if (text.length > 10) text = `${text.slice(0, 9)}…`;
   if (ev.priority != null) text += ` p${ev.priority}`;
   return text;
-}
-
-const widths = new Map(); // label -> width at 9px (labels repeat: item numbers, "torn")
-function labelWidth(ctx, text) {
-  let w = widths.get(text);
-  if (w === undefined) {
-    w = ctx.measureText(text).width;
-    if (widths.size > 5000) widths.clear();
-    widths.set(text, w);
-  }
-  return w;
 }
 
 function itemOverlay(ctx, frame, m) {
@@ -93,7 +83,7 @@ function itemOverlay(ctx, frame, m) {
       const ev = m.events[list[k]];
       const bad = ev.torn || ev.merged;
       const text = label(ev);
-      const w = labelWidth(ctx, text) + 4;
+      const w = textWidth(ctx, text) + 4;
       ctx.fillStyle = bad ? '#c0262d' : 'rgba(255,255,255,0.85)';
       ctx.fillRect(x - 2, cy - 5, w, 10);
       ctx.fillStyle = bad ? '#fff' : '#16202c';

@@ -8,6 +8,7 @@
 import { registerTrack } from './index.js';
 import { lessonOf } from '../model/lesson.js';
 import { registerInstantFamily } from '../styles.js';
+import { textWidth } from '../timeline/layers.js';
 
 export const INSIGHT_COLORS = {
   problem: '#c0262d', success: '#1f7a3d', order: '#6b3fb0', actor: '#0f7a80', timing: '#b86200', info: '#2459c4',
@@ -89,18 +90,6 @@ function lowerVar(m, list, t, lo = 0) {
   let hi = list.length;
   while (lo < hi) { const mid = (lo + hi) >> 1; if (m.tsCol[list[mid].index] < t) lo = mid + 1; else hi = mid; }
   return lo;
-}
-
-const widths = new Map(); // pill text -> width (texts repeat: "W 42", "R 41")
-function textWidth(ctx, text) {
-  const key = `${ctx.font}|${text}`;
-  let w = widths.get(key);
-  if (w === undefined) {
-    w = ctx.measureText(text).width;
-    if (widths.size > 5000) widths.clear();
-    widths.set(key, w);
-  }
-  return w;
 }
 
 function varOverlay(ctx, frame, m) {
