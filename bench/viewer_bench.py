@@ -13,7 +13,9 @@ What it reports (milliseconds, median of --repeat page loads):
                           the next animation frame, once that frame is on screen
   open→first event        first NDJSON batch in hand
   stream done             the event stream closed (all events parsed and modelled)
-  parse / model / draws   where the open went: JSON parsing, building the model, progress draws
+  parse / model / draws   where the open went: JSON parsing on the page (a live run), the ingest
+                          worker's scan of the bytes (a recorded run: in parallel, off the page's
+                          thread), building the model, progress draws
   main-thread CPU         CPU time of the page's main thread during the open (Chrome's ThreadTime):
                           on a busy machine wall time is several times this
   zoom / pan frame CPU    the same zoom and pan scripted a frame at a time, each frame's main-thread
@@ -55,7 +57,8 @@ OPEN_TIMING = """
 const t = window.interleave.state.timing;
 // (an older viewer has no painted, parse or model figures: 0)
 return t && t.drawn != null && (t.painted != null || !('painted' in t)) ? {firstEvent: t.firstEvent, loaded: t.loaded, drawn: t.drawn,
-  painted: t.painted || t.drawn, parseMs: t.parseMs || 0, modelMs: t.modelMs || 0, drawsMs: window.interleave.timeline.metrics.totalMs || 0,
+  painted: t.painted || t.drawn, parseMs: t.parseMs || 0, modelMs: t.modelMs || 0, workerMs: t.workerMs || 0,
+  drawsMs: window.interleave.timeline.metrics.totalMs || 0,
   rendered: Number(document.body.dataset.eventsRendered)} : null;
 """
 
@@ -221,7 +224,8 @@ def main():
             opens.append(timing)
             print(f"  load {i + 1}: all {timing['rendered']:,} events drawn {timing['drawn']:.0f} ms after navigation start "
                   f"(painted {timing['painted']:.0f}; first event {timing['firstEvent']:.0f}, stream done {timing['loaded']:.0f}; "
-                  f"parse {timing['parseMs']:.0f}, model {timing['modelMs']:.0f}, draws {timing['drawsMs']:.0f}; "
+                  f"parse {timing['parseMs']:.0f}, worker scan {timing['workerMs']:.0f}, model {timing['modelMs']:.0f}, "
+                  f"draws {timing['drawsMs']:.0f}; "
                   f"main-thread CPU {timing['cpu']:.0f})", flush=True)
             if i == 0 and args.screenshot:
                 d.save_screenshot(args.screenshot)
@@ -251,7 +255,8 @@ def main():
           f"load average {os.getloadavg()[0]:.1f}, {len(opens)} loads (medians)")
     print(f"open→all events drawn   median {med('drawn'):.0f} ms  (painted {med('painted'):.0f} ms; first event {med('firstEvent'):.0f} ms, "
           f"stream done {med('loaded'):.0f} ms; runs: {', '.join('%.0f' % o['drawn'] for o in opens)})")
-    print(f"where it went           parse {med('parseMs'):.0f} ms, model {med('modelMs'):.0f} ms, progress and final draws {med('drawsMs'):.0f} ms; "
+    print(f"where it went           parse {med('parseMs'):.0f} ms, worker scan {med('workerMs'):.0f} ms (off the main thread), "
+          f"model {med('modelMs'):.0f} ms, progress and final draws {med('drawsMs'):.0f} ms; "
           f"main-thread CPU {med('cpu'):.0f} ms")
     if fulls:
         print(f"full-view frame         median {statistics.median(fulls):.1f} ms (draw + raster)")

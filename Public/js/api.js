@@ -38,6 +38,9 @@ function takeToken() {
 }
 const token = typeof location === 'undefined' ? null : takeToken();
 
+/** The headers every API call carries (the token, when the server wants one). */
+export function authHeaders() { return token ? { Authorization: `Bearer ${token}` } : {}; }
+
 function call(path, init = {}) {
   const headers = { ...(init.headers || {}) };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -110,4 +113,37 @@ export async function streamEvents(id, { from = 0, onBatch, signal, timing = nul
     try { onBatch([JSON.parse(rest)]); } catch { malformed++; }
   }
   if (malformed) console.warn(`skipped ${malformed} malformed event line(s)`);
+}
+
+/**
+ * Stream a finished run's NDJSON through the ingest worker (model/ingest-worker.js): the bytes
+ * are read and scanned off the page's thread, and onColumns(batch) gets the lines and the asked-for
+ * fields (RunModel.addColumns). Resolves when the stream ends; an HTTP error is an ApiError.
+ */
+export function streamColumns(id, { from = 0, ...opts }) {
+  return readColumns(new URL(api.eventsUrl(id, from), location.href).href, { ...authHeaders(), Accept: 'application/x-ndjson' }, opts);
+}
+
+/** The same for any NDJSON URL (tests read a Blob's). */
+export function readColumns(url, headers, { fields, onColumns, signal, timing = null, batchBytes }) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./model/ingest-worker.js', import.meta.url));
+    const stop = () => { worker.terminate(); reject(new DOMException('aborted', 'AbortError')); };
+    if (signal?.aborted) { stop(); return; }
+    signal?.addEventListener('abort', stop, { once: true });
+    const finish = () => { signal?.removeEventListener('abort', stop); worker.terminate(); };
+    worker.onmessage = (e) => {
+      const msg = e.data;
+      if (msg.kind === 'batch') {
+        if (timing) timing.workerMs = (timing.workerMs || 0) + (msg.scanMs || 0);
+        try { onColumns(msg); } catch (err) { finish(); reject(err); }
+      } else if (msg.kind === 'end') { finish(); resolve(); }
+      else if (msg.kind === 'error') {
+        finish();
+        reject(msg.status ? new ApiError(msg.status, msg.problem) : new Error(msg.message || 'event stream failed'));
+      }
+    };
+    worker.onerror = (e) => { finish(); reject(new Error(e.message || 'ingest worker failed')); };
+    worker.postMessage({ url, headers, fields, batchBytes });
+  });
 }

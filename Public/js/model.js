@@ -3,9 +3,20 @@
 // flow pairs, counter series and deadlock reports. Built incrementally, one event at a time, so
 // a live run and a 100k-event recorded run go through the same code. What each event type does
 // to the model is table-driven: see model/registry.js (core types in model/core.js).
+//
+// Two ways in, one model:
+//  - addBatch(events): parsed event objects (a live run, tests); m.events is a plain array of them.
+//  - addColumns(batch): a recorded run read by the ingest worker (model/ingest-worker.js), which
+//    sends the raw lines plus only the fields the handlers declared. Each event is handled as a
+//    small object made from those fields (or, for a type whose handlers did not say what they
+//    read, the whole line parsed) and then dropped: nothing per event stays on the heap but the
+//    typed columns below. m.events is then a read-only array-like (model/store.js) that parses a
+//    line when someone asks for that event (tooltip, log, lessons, tests).
+// Either way, per event index: tsCol (ts), typeCol (m.typeNames[id]) and laneCol (m.laneList[id]).
 
-import { TRACK, handlersFor, everyHandlers } from './model/registry.js';
+import { TRACK, handlersFor, everyHandlers, needsWholeEvent } from './model/registry.js';
 import { SpanIndex } from './model/spans.js';
+import { LineStore, Slim, setField } from './model/store.js';
 import './model/core.js';
 
 export { TRACK };
@@ -29,7 +40,16 @@ export class RunModel {
     this.counters = new Map();   // name -> {name, points: [[ts, value]], min, max}
     this.flows = [];             // [{a, b}] event indices, in order of b (so of b's ts)
     this.flowMaxDur = 0;         // the longest flow (µs): flows ending after t0 - this can reach t0
-    this.tsCol = new Float64Array(1024); // ts of every event by index (fast binary searches)
+    this.count = 0;              // events in the model (m.events.length)
+    // room for the events the run record announces (a recorded run), so the columns need not grow
+    const cap = Math.min(Math.max(1024, (Number(run?.eventCount) || 0) + 16), 1 << 26);
+    this.tsCol = new Float64Array(cap); // ts of every event by index (fast binary searches)
+    this.typeCol = new Uint16Array(cap); // type of every event: an id into typeNames
+    this.laneCol = new Uint32Array(cap); // lane of every event: an id into laneList (lane.index)
+    this.typeNames = [];
+    this.typeIds = new Map();    // type -> id
+    this.laneList = [];          // lanes by index
+    this.store = null;           // model/store.js when fed by addColumns
     this.flowOpen = new Map();   // flow id -> index of the flow's first event
     this.deadlocks = [];         // deadlock.detected events
     this.potentials = [];        // deadlock.potential events
@@ -50,9 +70,46 @@ export class RunModel {
     this.version++;
   }
 
+  /** A batch from the ingest worker (model/ingest-worker.js); `fields` is the list it was asked for. */
+  addColumns(batch, fields) {
+    if (!this.store) {
+      if (this.count) throw new Error('addColumns after addBatch');
+      this.store = new LineStore(this);
+      this.events = this.store.events;
+    }
+    const store = this.store;
+    const block = store.addBlock(batch);
+    const strings = store.strings;
+    for (const str of batch.strings) strings.push(str);
+    const { n, flags, fStart, fSlot, fTag, fVal } = batch;
+    const known = store.knownFields(fields);
+    const slim = (store.slim ??= new Slim());
+    for (let k = 0; k < n; k++) {
+      let ev = null;
+      if (flags[k] === 0) {
+        ev = slim;
+        ev.reset();
+        for (let q = fStart[k], qe = fStart[k + 1]; q < qe; q++) {
+          const tag = fTag[q];
+          const v = tag === 1 ? fVal[q] : tag === 2 ? strings[fVal[q]] : tag === 3 ? true : tag === 4 ? false : null;
+          const slot = fSlot[q];
+          setField(ev, known[slot], fields[slot], v);
+        }
+        if (needsWholeEvent(typeof ev.type === 'string' ? ev.type : 'unknown')) ev = store.parse(block, k);
+      } else ev = store.parse(block, k);
+      if (ev == null || typeof ev !== 'object' || Array.isArray(ev)) { store.malformed++; continue; }
+      const index = this.record(ev);
+      if (index < 0) continue;
+      store.set(index, block, k);
+      this.handle(ev, index);
+    }
+    this.version++;
+  }
+
   lane(ev) {
     const name = laneKey(ev);
     let lane = this.lanes.get(name);
+    if (lane) return lane;
     if (!lane) {
       const pid = ev.pid ?? 0;
       lane = {
@@ -63,6 +120,7 @@ export class RunModel {
         instants: [], instantsByType: new Map(), startTs: ev.ts, endTs: null, deadlocked: false,
       };
       this.lanes.set(name, lane);
+      this.laneList.push(lane);
       let group = this.groups.get(pid);
       if (!group) { group = { pid, lanes: [] }; this.groups.set(pid, group); }
       group.lanes.push(lane);
@@ -96,7 +154,7 @@ export class RunModel {
 
   instant(lane, index) {
     lane.instants.push(index);
-    const type = this.events[index].type;
+    const type = this.typeNames[this.typeCol[index]];
     let list = lane.instantsByType.get(type);
     if (!list) { list = []; lane.instantsByType.set(type, list); }
     list.push(index);
@@ -105,29 +163,58 @@ export class RunModel {
   /** ts of the event at this index. */
   tsOf(index) { return this.tsCol[index]; }
 
+  /** The type of the event at this index ('unknown' when it had none). */
+  typeOf(index) { return this.typeNames[this.typeCol[index]]; }
+
+  /** The lane of the event at this index. */
+  laneOf(index) { return this.laneList[this.laneCol[index]]; }
+
   add(ev) {
-    if (ev == null || typeof ev !== 'object') return;
+    if (ev == null || typeof ev !== 'object' || Array.isArray(ev)) return; // not an event
+    const index = this.record(ev);
+    if (index < 0) return;
+    this.events.push(ev);
+    this.handle(ev, index);
+  }
+
+  /** Give the event its index and columns (-1: a duplicate, skipped). */
+  record(ev) {
     const seq = ev.seq;
     if (typeof seq === 'number') {
-      if (seq <= this.lastSeq) return; // duplicate after a resume
+      if (seq <= this.lastSeq) return -1; // duplicate after a resume
       this.lastSeq = seq;
     }
     // keep ts finite and non-decreasing, for binary searches
     const ts = ev.ts;
     if (typeof ts !== 'number' || !(ts >= this.maxTs) || ts === Infinity) ev.ts = this.maxTs;
     this.maxTs = ev.ts;
-    const index = this.events.length;
-    this.events.push(ev);
-    if (index >= this.tsCol.length) {
-      const grown = new Float64Array(this.tsCol.length * 2);
-      grown.set(this.tsCol);
-      this.tsCol = grown;
-    }
+    const index = this.count++;
+    if (index >= this.tsCol.length) this.grow();
     this.tsCol[index] = ev.ts;
     const type = typeof ev.type === 'string' ? ev.type : 'unknown';
-    if (!this.types.has(type)) { this.types.add(type); }
-    const lane = this.lane(ev);
+    let id = this.typeIds.get(type);
+    if (id === undefined) {
+      id = this.typeNames.length;
+      this.typeNames.push(type);
+      this.typeIds.set(type, id);
+      this.types.add(type);
+    }
+    this.typeCol[index] = id;
+    this.laneCol[index] = this.lane(ev).index;
+    return index;
+  }
 
+  grow() {
+    const n = this.tsCol.length * 2;
+    const ts = new Float64Array(n); ts.set(this.tsCol); this.tsCol = ts;
+    const ty = new Uint16Array(n); ty.set(this.typeCol); this.typeCol = ty;
+    const la = new Uint32Array(n); la.set(this.laneCol); this.laneCol = la;
+  }
+
+  /** Run the handlers of an event already recorded at this index. */
+  handle(ev, index) {
+    const type = this.typeNames[this.typeCol[index]];
+    const lane = this.laneList[this.laneCol[index]];
     if (ev.flow != null) {
       // Every later event of a flow is a receiver of its first one: one event.set that wakes
       // three waiters draws three arrows out of the set, not a chain through the waiters.
@@ -167,9 +254,9 @@ export class RunModel {
 
   /** Number of events with ts <= t (all of them when t is null). */
   countUpTo(t) {
-    if (t == null) return this.events.length;
+    if (t == null) return this.count;
     const ts = this.tsCol;
-    let lo = 0; let hi = this.events.length;
+    let lo = 0; let hi = this.count;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (ts[mid] <= t) lo = mid + 1; else hi = mid; }
     return lo;
   }

@@ -35,6 +35,7 @@ export class Timeline {
     this.lastDrawEnd = 0;
     this.timer = null;
     this.loadingInterval = 0;   // least ms between progress draws while events pour in
+    this.progressDraws = 0;     // progress draws of the run on screen so far
     this.metrics = { frames: [], lastDrawMs: 0, renderedEvents: 0 };
     this.dpr = window.devicePixelRatio || 1;
     view.timelines.add(this);
@@ -44,6 +45,7 @@ export class Timeline {
 
   setModel(model) {
     this.model = model;
+    this.progressDraws = 0;
     this.selected = -1;
     this.limit = null;
     this.layoutVersion = -1;
@@ -82,8 +84,12 @@ export class Timeline {
     if (this.pending) return;
     this.pending = true;
     const run = () => {
-      // while loading, progress draws take at most a tenth of the time; live runs, a quarter
-      const gap = this.loadingInterval ? Math.max(this.metrics.lastDrawMs * 9, this.loadingInterval) : this.metrics.lastDrawMs * 3;
+      // while loading, progress draws take at most a tenth of the time, and come further apart
+      // the longer the load takes (1, 2, 4, 8 s …: a run that loads in a second or two is not
+      // drawn again and again); live runs, a quarter of the time
+      const gap = this.loadingInterval
+        ? Math.max(this.metrics.lastDrawMs * 9, this.loadingInterval * 2 ** Math.min(this.progressDraws, 4))
+        : this.metrics.lastDrawMs * 3;
       const wait = this.urgent ? 0 : this.lastDrawEnd + gap - performance.now();
       if (wait > 4) {
         this.timer = setTimeout(() => { this.timer = null; requestAnimationFrame(run); }, wait);
@@ -91,6 +97,7 @@ export class Timeline {
       }
       if (!this.pending) return; // superseded by an urgent request
       this.pending = false;
+      if (!this.urgent && this.loadingInterval) this.progressDraws++;
       this.urgent = false;
       this.draw();
       this.lastDrawEnd = performance.now();

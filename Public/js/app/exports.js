@@ -17,8 +17,10 @@ function download(blob, name) {
 
 export function exportNdjson() {
   if (!state.model) return;
-  const text = state.model.events.map((e) => JSON.stringify(e)).join('\n') + '\n';
-  download(new Blob([text], { type: 'application/x-ndjson' }), `interleave-${state.run.id}.ndjson`);
+  // a recorded run read by the ingest worker: its lines as the server sent them
+  const parts = state.model.store ? state.model.store.ndjsonParts()
+    : [state.model.events.map((e) => JSON.stringify(e)).join('\n') + '\n'];
+  download(new Blob(parts, { type: 'application/x-ndjson' }), `interleave-${state.run.id}.ndjson`);
 }
 
 export async function exportPng() {

@@ -2,9 +2,10 @@
 // event stream with resume-on-drop retries, and the runs list in the sidebar.
 
 import { $, state, app, setStatus, setRendered, message } from './context.js';
-import { api, streamEvents, ApiError, withToken } from '../api.js';
+import { api, streamEvents, streamColumns, ApiError, withToken } from '../api.js';
 import { readParams } from '../form.js';
 import { RunModel } from '../model.js';
+import { wantedFields } from '../model/registry.js';
 import { renderRuns, fillCompareSelect, isFinished, paramsText } from '../runs.js';
 import { renderDeadlocks } from '../deadlock.js';
 import { renderSummary } from '../summary.js';
@@ -36,7 +37,7 @@ export async function openRun(id, knownRun = null) {
   const token = ++state.openToken;
   // what opening the run cost (ms since navigation start, and ms spent parsing and modelling):
   // benchmarks read it (bench/viewer_bench.py)
-  state.timing = { open: performance.now(), firstEvent: null, loaded: null, drawn: null, painted: null, parseMs: 0, modelMs: 0 };
+  state.timing = { open: performance.now(), firstEvent: null, loaded: null, drawn: null, painted: null, parseMs: 0, modelMs: 0, workerMs: 0 };
   state.stream?.abort();
   replay.reset();
   let run = knownRun;
@@ -84,12 +85,18 @@ async function followEvents(run, model, token) {
   // than spend the load redrawing. A live run redraws as often as drawing cost allows.
   timeline.loadingInterval = isFinished(run.status) ? 1000 : 0;
   log.loadingInterval = timeline.loadingInterval;
+  // A finished run is read by the ingest worker (model/ingest-worker.js: bytes scanned off this
+  // thread, event objects made on demand); a live one as parsed objects, batch by batch.
+  // (An offline hand-out answers fetch on this page only: there, the page reads the events itself.)
+  const columnar = isFinished(run.status) && typeof Worker === 'function' && !model.count
+    && document.body.dataset.offline !== 'true';
+  const fields = columnar ? wantedFields() : null;
   const onBatch = (batch) => {
     if (token !== state.openToken) return;
     const t = state.timing;
     if (t.firstEvent == null) t.firstEvent = performance.now();
     const t0 = performance.now();
-    model.addBatch(batch);
+    if (columnar) model.addColumns(batch, fields); else model.addBatch(batch);
     t.modelMs += performance.now() - t0;
     if (model.end && !isFinished(document.body.dataset.runStatus)) {
       // run.end carries the summary: show it with the final status, so both change together
@@ -104,7 +111,9 @@ async function followEvents(run, model, token) {
   // resume from the next seq — unless the record says the run is over.
   for (let attempt = 0; ; attempt++) {
     try {
-      await streamEvents(run.id, { from: model.lastSeq + 1, onBatch, signal: ctrl.signal, timing: state.timing });
+      const opts = { from: model.lastSeq + 1, onBatch, signal: ctrl.signal, timing: state.timing };
+      if (columnar) await streamColumns(run.id, { ...opts, fields, onColumns: onBatch });
+      else await streamEvents(run.id, opts);
     } catch (err) {
       if (ctrl.signal.aborted || token !== state.openToken) return;
     }

@@ -37,7 +37,7 @@ on('lane.start', (m, ev, index, lane) => {
   lane.kind = ev.kind || lane.kind;
   lane.startTs = Math.min(lane.startTs, ev.ts);
   m.layoutVersion++;
-});
+}, ['kind']);
 
 on('lane.end', (m, ev, index, lane) => {
   lane.endTs = ev.ts;
@@ -52,18 +52,18 @@ on('lane.end', (m, ev, index, lane) => {
     if (Array.isArray(v) ? v.some((x) => x.lane === lane) : v.lane === lane) m.open.delete(key);
   }
   for (const holders of m.lockHolder.values()) for (const h of holders) if (h.lane === lane) holders.delete(h);
-});
+}, []);
 
 on('task.start', (m, ev, index, lane) => {
   const span = m.openSpan(lane, TRACK.TASK, 'task', `task ${ev.task ?? ''}`, ev, index);
   span.task = ev.task;
   pairs(lane, 'task').set(ev.task, span);
-});
+}, ['task']);
 
 on('task.end', (m, ev, index, lane) => {
   const span = take(lane, 'task', ev.task);
   if (span) m.closeSpan(span, ev, index); else m.instant(lane, index);
-});
+}, ['task']);
 
 on('lock.wait', (m, ev, index, lane) => {
   const span = m.openSpan(lane, TRACK.LOCK, 'lock-wait', `wait ${ev.lock ?? ''}`, ev, index);
@@ -76,7 +76,7 @@ on('lock.wait', (m, ev, index, lane) => {
       if (hold.lane !== lane && !hold.contended) { hold.contended = true; hold.contendedAt = ev.ts; }
     }
   }
-});
+}, ['lock']);
 
 on('lock.acquire', (m, ev, index, lane) => {
   const wait = take(lane, 'lwait', ev.lock);
@@ -97,7 +97,7 @@ on('lock.acquire', (m, ev, index, lane) => {
   let holders = m.lockHolder.get(ev.lock);
   if (!holders) { holders = new Set(); m.lockHolder.set(ev.lock, holders); }
   holders.add(hold);
-});
+}, ['lock']);
 
 on('lock.release', (m, ev, index, lane) => {
   const stack = lane.pairs.get('lhold')?.get(ev.lock);
@@ -106,7 +106,7 @@ on('lock.release', (m, ev, index, lane) => {
     m.closeSpan(hold, ev, index);
     m.lockHolder.get(ev.lock)?.delete(hold);
   } else m.instant(lane, index);
-});
+}, ['lock']);
 
 on('lock.timeout', (m, ev, index, lane) => {
   const wait = take(lane, 'lwait', ev.lock);
@@ -116,11 +116,11 @@ on('lock.timeout', (m, ev, index, lane) => {
     lockWaitDone(m, ev.lock);
   }
   m.instant(lane, index);
-});
+}, ['lock']);
 
 on('io.begin', (m, ev, index, lane) => {
   pairs(lane, 'io').set(ev.op, m.openSpan(lane, TRACK.BLOCK, 'io', String(ev.op ?? 'io'), ev, index));
-});
+}, ['op']);
 
 on('io.end', (m, ev, index, lane) => {
   let span = take(lane, 'io', ev.op);
@@ -132,7 +132,7 @@ on('io.end', (m, ev, index, lane) => {
     }
   }
   if (span) m.closeSpan(span, ev, index); else m.instant(lane, index);
-});
+}, ['op']);
 
 on('counter', (m, ev, index, lane) => {
   const name = String(ev.name ?? 'counter');
@@ -155,7 +155,7 @@ on('counter', (m, ev, index, lane) => {
     c.expMin = Math.min(c.expMin ?? e, e);
     c.expMax = Math.max(c.expMax ?? e, e);
   }
-});
+}, ['name', 'value', 'expected']);
 
 on('deadlock.detected', (m, ev, index, lane) => {
   m.deadlocks.push(ev);
@@ -174,7 +174,7 @@ on('deadlock.potential', (m, ev, index, lane) => {
   m.instant(lane, index);
 });
 
-on('run.start', (m, ev, index, lane) => m.instant(lane, index));
+on('run.start', (m, ev, index, lane) => m.instant(lane, index), []);
 on('run.end', (m, ev, index, lane) => { m.end = ev; m.instant(lane, index); });
 
 // A put into a full queue (or a get from an empty one) that blocks rather than fails is
@@ -186,7 +186,7 @@ for (const type of ['queue.full', 'queue.empty']) {
         `wait: ${ev.queue ?? 'queue'} ${type === 'queue.full' ? 'full' : 'empty'}`, ev, index));
     }
     m.instant(lane, index);
-  });
+  }, ['waiting', 'queue']);
 }
 for (const type of ['queue.put', 'queue.get']) {
   const kind = type === 'queue.put' ? 'qwait-put' : 'qwait-get';
@@ -194,14 +194,14 @@ for (const type of ['queue.put', 'queue.get']) {
     const span = take(lane, kind, ev.queue ?? '');
     if (span) m.closeSpan(span, ev, index);
     m.instant(lane, index);
-  });
+  }, ['queue']);
 }
 
 for (const [start, rule] of Object.entries(WAIT_PAIRS)) {
   on(start, (m, ev, index, lane) => {
     const label = ev[rule.key] != null ? `wait ${ev[rule.key]}` : `wait (${rule.kind.replace('-wait', '')})`;
     pairs(lane, rule.kind).set(ev[rule.key] ?? '', m.openSpan(lane, TRACK.BLOCK, rule.kind, label, ev, index));
-  });
+  }, [rule.key]);
   for (const end of rule.ends) {
     on(end, (m, ev, index, lane) => {
       const span = take(lane, rule.kind, ev[rule.key] ?? '');
@@ -210,6 +210,6 @@ for (const [start, rule] of Object.entries(WAIT_PAIRS)) {
         if (ev.timedOut || end.endsWith('.timeout')) span.timedOut = true;
       }
       m.instant(lane, index); // wakes/acquires/passes are hand-off ends too
-    });
+    }, [rule.key, 'timedOut']);
   }
 }

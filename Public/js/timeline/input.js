@@ -8,10 +8,11 @@ import { allTracks } from '../tracks/index.js';
 
 export class InputMixin {
   positionOf(index) {
-    const ev = this.model?.events[index];
-    const lane = ev && this.model.lanes.get(String(ev.lane ?? '?'));
-    if (!ev || !lane || lane.y == null) return null;
-    return { x: GUTTER + (ev.ts - this.view.t0) * this.view.scale, y: lane.y + this.g.instantY };
+    const m = this.model;
+    if (!m || index == null || !(index >= 0 && index < m.count)) return null;
+    const lane = m.laneOf(index);
+    if (!lane || lane.y == null) return null;
+    return { x: GUTTER + (m.tsCol[index] - this.view.t0) * this.view.scale, y: lane.y + this.g.instantY };
   }
 
   /** The event (index) under a canvas point, or a span, or null. */
@@ -37,16 +38,16 @@ export class InputMixin {
     if (row.type !== 'lane') return null;
     const lane = row.lane;
     const dy = y - row.y;
-    const ev = m.events;
+    const ts = m.tsCol;
     // instants first (within 6 px)
     const pad = 6 / this.view.scale;
     const list = lane.instants;
     if (dy < this.g.trackY[0] + 2) {
-      const from = lowerBound(list, t - pad, (i) => ev[i].ts);
+      const from = m.lowerIndex(list, t - pad);
       let best = null; let bestD = Infinity;
-      for (let k = from; k < list.length && ev[list[k]].ts <= t + pad; k++) {
-        if (ev[list[k]].ts > tMax) break;
-        const d = Math.abs(ev[list[k]].ts - t);
+      for (let k = from; k < list.length && ts[list[k]] <= t + pad; k++) {
+        if (ts[list[k]] > tMax) break;
+        const d = Math.abs(ts[list[k]] - t);
         if (d < bestD) { bestD = d; best = list[k]; }
       }
       if (best != null) return { index: best };

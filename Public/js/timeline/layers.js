@@ -150,7 +150,6 @@ export class LayersMixin {
     const list = lane.instants;
     if (!list.length) return;
     const m = this.model;
-    const ev = m.events;
     const ts = m.tsCol;
     const pad = 8 / scale;
     const hiT = Math.min(t1 + pad, tMax);
@@ -175,8 +174,7 @@ export class LayersMixin {
       }
     } else if (!many) {
       for (let k = from; k < to; k++) {
-        const e = ev[list[k]];
-        const fam = instantFamily(String(e.type));
+        const fam = instantFamily(m.typeOf(list[k]));
         if (fam.shape === 'none') continue; // drawn by a registered track (tracks/lesson.js)
         const x = X(ts[list[k]]);
         const col = Math.round(x / 3);
@@ -407,7 +405,6 @@ export class LayersMixin {
 
   drawFlows(ctx, t0, t1, tMax, X) {
     const m = this.model;
-    const ev = m.events;
     const flows = m.flows;
     if (!flows.length) return;
     const ts = m.tsCol;
@@ -443,12 +440,11 @@ export class LayersMixin {
     ctx.lineWidth = 1;
     ctx.beginPath();
     for (const f of lines) {
-      const a = ev[f.a]; const b = ev[f.b];
-      const la = m.lanes.get(String(a.lane ?? '?'));
-      const lb = m.lanes.get(String(b.lane ?? '?'));
+      const la = m.laneOf(f.a);
+      const lb = m.laneOf(f.b);
       if (!la || !lb || la.y == null || lb.y == null) continue;
-      const xa = X(a.ts); const ya = la.y + this.g.instantY;
-      const xb = X(b.ts); const yb = lb.y + this.g.instantY;
+      const xa = X(ts[f.a]); const ya = la.y + this.g.instantY;
+      const xb = X(ts[f.b]); const yb = lb.y + this.g.instantY;
       ctx.moveTo(xa, ya);
       if (dense) ctx.lineTo(xb, yb);
       else if (la === lb) ctx.quadraticCurveTo((xa + xb) / 2, ya - 8, xb, yb);
@@ -457,11 +453,10 @@ export class LayersMixin {
     ctx.stroke();
     if (!dense) {
       for (const f of lines) {
-        const a = ev[f.a]; const b = ev[f.b];
-        const la = m.lanes.get(String(a.lane ?? '?'));
-        const lb = m.lanes.get(String(b.lane ?? '?'));
+        const la = m.laneOf(f.a);
+        const lb = m.laneOf(f.b);
         if (!la || !lb || la === lb) continue;
-        const xb = X(b.ts); const yb = lb.y + this.g.instantY;
+        const xb = X(ts[f.b]); const yb = lb.y + this.g.instantY;
         const dir = yb > la.y ? -1 : 1;
         ctx.beginPath();
         ctx.moveTo(xb, yb);
@@ -490,10 +485,9 @@ export class LayersMixin {
       const w = ctx.measureText('DEADLOCK').width;
       ctx.fillText('DEADLOCK', x + 4 + w > GUTTER + this.view.plotWidth - 2 ? x - 4 - w : x + 4, AXIS_H + 3);
     }
-    if (this.selected >= 0 && this.selected < m.events.length) {
-      const e = m.events[this.selected];
-      const lane = m.lanes.get(String(e.lane ?? '?'));
-      const x = X(e.ts);
+    if (this.selected >= 0 && this.selected < m.count) {
+      const lane = m.laneOf(this.selected);
+      const x = X(m.tsCol[this.selected]);
       ctx.fillStyle = 'rgba(255, 176, 0, 0.35)';
       ctx.fillRect(x - 1, AXIS_H, 3, h - AXIS_H);
       if (lane && lane.y != null) {

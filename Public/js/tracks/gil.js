@@ -82,7 +82,7 @@ on('lane.end', (m, ev, index, lane) => {
   for (const g of state(m).gils.values()) {
     if (g.open && g.open.lane === lane.name) { g.open.end = ev.ts; g.open.b = index; g.open = null; }
   }
-});
+}, []);
 
 function holdEnd(hold, frame) { return hold.end == null ? frame.tMax : Math.min(hold.end, frame.tMax); }
 

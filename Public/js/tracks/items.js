@@ -26,7 +26,7 @@ for (const type of ITEM_TYPES) {
     const s = itemsOf(m);
     push(s.labelled, lane.name, index);
     if (ev.torn || ev.merged) push(s.bad, lane.name, index);
-  });
+  }, ['item', 'task', 'torn', 'merged']);
 }
 
 function label(ev) {

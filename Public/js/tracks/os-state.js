@@ -24,7 +24,7 @@ on('sched.state', (m, ev, index) => {
   if (ev.state === 'running' && ev.cpu != null && !s.cpus.has(ev.cpu)) { s.cpus.add(ev.cpu); colorOf(s, ev.lane); m.layoutVersion++; }
   if (ev.state === 'running') colorOf(s, ev.lane);
 });
-on('lane.end', (m, ev) => { state(m).ends.set(ev.lane, ev.ts); });
+on('lane.end', (m, ev) => { state(m).ends.set(ev.lane, ev.ts); }, []);
 
 /** [start, end, sample] of every state of a lane, ending at the next state or the lane's end. */
 function segments(m, lane, tMax) {
