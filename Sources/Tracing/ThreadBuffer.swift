@@ -22,6 +22,10 @@ struct Record {
     var flow: Int
 
     static let slow = UInt32.max
+    /// `v0` holds a retained `MergeBatch` of `v1` events, which took `v1` tickets from `seq` on.
+    static let batch = UInt32.max - 1
+    /// In `lane`: a name of the recorder's own (`TraceRecorder.localName`), not the process's.
+    static let localName: UInt32 = 1 << 31
     static let noFlow = Int.min
 
     @inline(__always)

@@ -50,6 +50,15 @@ public struct TraceFields: Sendable {
         (k2, v2) = Self.pack(key2, value2)
     }
 
+    /// Adds a field in the first free place; false when all three are taken.
+    public mutating func append(_ key: TraceName, _ value: TraceValue) -> Bool {
+        if k0 == 0 { (k0, v0) = Self.pack(key, value) } else if k1 == 0 { (k1, v1) = Self.pack(key, value) }
+        else if k2 == 0 { (k2, v2) = Self.pack(key, value) } else { return false }
+        return true
+    }
+
+    public var isEmpty: Bool { k0 == 0 && k1 == 0 && k2 == 0 }
+
     @inline(__always)
     static func pack(_ key: TraceName, _ value: TraceValue) -> (UInt32, Int) {
         switch value {
@@ -103,6 +112,9 @@ final class NameTable: Sendable {
     }
 
     func string(_ id: UInt32) -> String { names.withLock { Int(id) < $0.strings.count ? $0.strings[Int(id)] : "" } }
+
+    /// Every name, by id (a snapshot: names interned later are not in it).
+    var strings: [String] { names.withLock { $0.strings } }
 
     /// Every name's JSON bytes, by id (a snapshot: names interned later are not in it).
     var json: [[UInt8]] { names.withLock { $0.json } }

@@ -70,8 +70,18 @@ public final class TraceRecorder: @unchecked Sendable {
         var issuedAtFinish = 0
         var waiters: [@Sendable () -> Void] = []
         var names: [[UInt8]] = []
-        /// The merged events as values, for `events` and `read`.
+        /// The merged events as records, decoded to values only when read.
+        var stored = StoredEvents()
+        /// `events`' values, decoded from `stored` on the first call that needs them and
+        /// kept, so repeated calls cost a copy-on-write array, not a decode.
         var decoded: [TraceEvent] = []
+        /// The interned names, as `decode` last saw them.
+        var nameStrings: [String] = []
+        /// Names of this recorder's own (`localName`): lanes of other processes, which
+        /// would otherwise grow the process-wide table by a name per child process.
+        var localIDs: [String: UInt32] = [:]
+        var localStrings: [String] = []
+        var localJSON: [[UInt8]] = []
     }
 
     private let state = Mutex(State())
@@ -178,6 +188,43 @@ public final class TraceRecorder: @unchecked Sendable {
         }
     }
 
+    /// Records events another process traced (see `MergedEvent`), in the batch's order:
+    /// they take consecutive seqs (the first is returned) with one ticket and one record,
+    /// and each is encoded as it is merged. Their `ts` is raised to the last one merged if
+    /// it arrived late, so `ts` stays non-decreasing. Events past the capacity are dropped.
+    @discardableResult
+    public func merge(_ batch: MergeBatch) -> Int? {
+        let count = batch.events.count
+        guard count > 0 else { return nil }
+        let entered = interleave_clock_ns()
+        let first = tickets.wrappingAdd(count, ordering: .sequentiallyConsistent).oldValue
+        guard first < capacity else { return nil }
+        return withBuffer { buffer in
+            var payload = TraceFields()
+            payload.v0 = Int(bitPattern: Unmanaged.passRetained(batch).toOpaque())
+            payload.v1 = min(count, capacity - first)
+            buffer.append(Record(seq: first, ns: 0, cpu: -1, type: Record.batch, lane: 0, flow: Record.noFlow,
+                                 fields: payload))
+            published(buffer, entered: entered)
+            return first
+        }
+    }
+
+    /// An id for `name` that only this recorder knows (for `MergedEvent.lane`): a child
+    /// process's lane, which names its pid, is not interned for the whole process.
+    public func localName(_ name: String) -> UInt32 {
+        state.withLock { state in
+            if let id = state.localIDs[name] { return id }
+            let id = Record.localName | UInt32(state.localStrings.count)
+            state.localIDs[name] = id
+            state.localStrings.append(name)
+            var writer = JSONWriter(capacity: name.utf8.count + 2)
+            writer.writeString(name)
+            state.localJSON.append(writer.bytes)
+            return id
+        }
+    }
+
     /// The calling thread's buffer for this recorder, found through a thread-local slot.
     @inline(__always)
     private func withBuffer<T>(_ body: (ThreadBuffer) -> T) -> T {
@@ -252,13 +299,9 @@ public final class TraceRecorder: @unchecked Sendable {
         var log = EncodedLog()
         swap(&log, &state.log)
         defer { swap(&log, &state.log) }
-        var encoder = RecordEncoder(processID: processID, lastTs: state.lastTs, names: state.names)
-        var decoded: [TraceEvent] = []
-        swap(&decoded, &state.decoded)
-        defer {
-            (state.lastTs, state.names) = (encoder.lastTs, encoder.names)
-            swap(&decoded, &state.decoded)
-        }
+        var encoder = RecordEncoder(processID: processID, lastTs: state.lastTs, names: state.names, local: state.localJSON)
+        let stored = state.stored
+        defer { (state.lastTs, state.names) = (encoder.lastTs, encoder.names) }
         log.append { line in
             while true {
                 // Usually the same thread emitted the next event too.
@@ -281,7 +324,21 @@ public final class TraceRecorder: @unchecked Sendable {
                     available = fresh
                     continue
                 }
-                line { writer in decoded.append(encoder.write(record.pointee, tid: buffer.tid, to: &writer)) }
+                if record.pointee.type == Record.batch {
+                    // Another process's events: one record, as many seqs as events.
+                    let batch = Unmanaged<MergeBatch>.fromOpaque(UnsafeRawPointer(bitPattern: record.pointee.v0)!)
+                        .takeRetainedValue()
+                    let count = record.pointee.v1
+                    for index in 0..<count {
+                        line { writer in
+                            stored.append(encoder.write(batch.events[index], seq: next + index, text: batch.text, to: &writer))
+                        }
+                    }
+                    buffer.advance()
+                    next += count
+                    continue
+                }
+                line { writer in stored.append(encoder.write(record.pointee, tid: buffer.tid, to: &writer)) }
                 buffer.advance()
                 next += 1
             }
@@ -346,10 +403,19 @@ public final class TraceRecorder: @unchecked Sendable {
         }
     }
 
-    /// Every event so far, as values (kept beside the encoded lines as they are merged).
+    /// Every event so far, as values: decoded from the stored records the first time they
+    /// are asked for, then kept.
     public var events: [TraceEvent] {
         state.withLock { state in
             mergeLocked(&state)
+            let stored = state.stored
+            if state.decoded.count < stored.count {
+                state.decoded.reserveCapacity(stored.count)
+                for index in state.decoded.count..<stored.count {
+                    state.decoded.append(stored.decode(index, processID: processID, names: &state.nameStrings,
+                                                       lanes: state.localStrings, log: state.log))
+                }
+            }
             return state.decoded
         }
     }
@@ -455,7 +521,24 @@ public final class TraceRecorder: @unchecked Sendable {
     {
         let batch = readEncoded(from: seq, limit: limit, maxBytes: Int.max, onMore: onMore)
         guard !batch.isEmpty else { return ([], batch.finished) }
-        let events = state.withLock { Array($0.decoded[batch.from..<(batch.from + batch.count)]) }
+        let range = batch.from..<(batch.from + batch.count)
+        typealias Copied = (stored: StoredEvent, line: EncodedBytes?)
+        let (cached, copied, lanes): ([TraceEvent]?, [Copied], [String]) = state.withLock { state in
+            if range.upperBound <= state.decoded.count { return (Array(state.decoded[range]), [], []) }
+            // Decoded for this reader only, and outside the lock: a reader that follows the
+            // run (the sched sampler) neither holds up the merge nor makes the recorder keep
+            // a value per event.
+            let copied = range.map { index -> Copied in
+                let stored = state.stored[index]
+                return (stored, stored.text == 0 ? nil : state.log.read(from: index, limit: 1, maxBytes: .max).bytes)
+            }
+            return (nil, copied, state.localStrings)
+        }
+        if let cached { return (ArraySlice(cached), batch.finished) }
+        var names = NameTable.shared.strings
+        let events = zip(range, copied).map { index, item in
+            StoredEvents.decode(item.stored, seq: index, processID: processID, names: &names, lanes: lanes, line: item.line)
+        }
         return (ArraySlice(events), batch.finished)
     }
 
@@ -468,27 +551,26 @@ struct RecordEncoder {
     var lastTs: Int64
     /// Interned names' JSON bytes; refreshed when a record uses a newer name.
     var names: [[UInt8]]
+    /// The recorder's own names' JSON bytes (`TraceRecorder.localName`).
+    let local: [[UInt8]]
 
-    /// Returns the event as a value too.
-    mutating func write(_ record: Record, tid: Int32, to writer: inout JSONWriter) -> TraceEvent {
+    /// Returns the event as it is to be stored (its ts clamped; a slow record keeps its box).
+    mutating func write(_ record: Record, tid: Int32, to writer: inout JSONWriter) -> StoredEvent {
         let ts = max(record.ns / 1000, lastTs)
         lastTs = ts
+        var kept = record
+        kept.nsAndCPU = ts << 16 | (record.nsAndCPU & 0xFFFF)
         if record.type == Record.slow {
-            let slow = Unmanaged<SlowEvent>.fromOpaque(UnsafeRawPointer(bitPattern: record.v0)!).takeRetainedValue()
+            let slow = Unmanaged<SlowEvent>.fromOpaque(UnsafeRawPointer(bitPattern: record.v0)!).takeUnretainedValue()
             let event = TraceEvent(seq: Int(record.seq), ts: ts, type: slow.type, lane: slow.lane, pid: slow.pid ?? processID,
                                    tid: slow.tid, cpu: record.cpu >= 0 ? record.cpu : nil,
                                    flow: record.flow == Record.noFlow ? nil : record.flow, fields: slow.fields)
             event.write(to: &writer)
             writer.bytes.append(0x0A)
-            return event
+            return StoredEvent(record: kept, tid: slow.tid, pid: slow.pid ?? 0)
         }
         let fields = record.fields
-        let pairs = [(fields.k0, fields.v0), (fields.k1, fields.v1), (fields.k2, fields.v2)]
-        var highest = max(record.type, record.lane, fields.k0 >> 2, fields.k1 >> 2, fields.k2 >> 2)
-        for (key, value) in pairs where key != 0 && key & 3 == TraceFields.kindName {
-            highest = max(highest, UInt32(truncatingIfNeeded: value))
-        }
-        if Int(highest) >= names.count { names = NameTable.shared.json }
+        if Int(fields.highestName(type: record.type, lane: record.lane)) >= names.count { names = NameTable.shared.json }
         writer.append("{\"seq\":")
         writer.writeInt(Int(record.seq))
         writer.append(",\"ts\":")
@@ -509,21 +591,69 @@ struct RecordEncoder {
             writer.append(",\"flow\":")
             writer.writeInt(record.flow)
         }
-        for (key, value) in pairs where key != 0 {
-            writer.bytes.append(UInt8(ascii: ","))
-            writer.bytes.append(contentsOf: names[Int(key >> 2)])
-            writer.bytes.append(UInt8(ascii: ":"))
-            switch key & 3 {
-            case TraceFields.kindInt: writer.writeInt(value)
-            case TraceFields.kindBool: writer.append(value != 0 ? "true" : "false")
-            case TraceFields.kindName: writer.bytes.append(contentsOf: names[value])
-            default: writer.append("null")
-            }
+        writeField(fields.k0, fields.v0, to: &writer)
+        writeField(fields.k1, fields.v1, to: &writer)
+        writeField(fields.k2, fields.v2, to: &writer)
+        writer.append("}\n")
+        return StoredEvent(record: kept, tid: tid, pid: 0)
+    }
+
+    /// Writes another process's event with `seq` (its ts clamped), as `TraceEvent.write` would.
+    mutating func write(_ event: MergedEvent, seq: Int, text: [UInt8], to writer: inout JSONWriter) -> StoredEvent {
+        let ts = max(event.ts, lastTs)
+        lastTs = ts
+        let fields = event.fields
+        let local = event.lane & Record.localName != 0
+        if Int(fields.highestName(type: event.type.id, lane: local ? 0 : event.lane)) >= names.count {
+            names = NameTable.shared.json
+        }
+        writer.append("{\"seq\":")
+        writer.writeInt(seq)
+        writer.append(",\"ts\":")
+        writer.writeInt(Int(ts))
+        writer.append(",\"type\":")
+        writer.bytes.append(contentsOf: names[Int(event.type.id)])
+        writer.append(",\"lane\":")
+        writer.bytes.append(contentsOf: local ? self.local[Int(event.lane & ~Record.localName)] : names[Int(event.lane)])
+        writer.append(",\"pid\":")
+        writer.writeInt(Int(event.pid))
+        writer.append(",\"tid\":")
+        writer.writeInt(Int(event.tid))
+        if event.cpu >= 0 {
+            writer.append(",\"cpu\":")
+            writer.writeInt(Int(event.cpu))
+        }
+        if let flow = event.flow {
+            writer.append(",\"flow\":")
+            writer.writeInt(flow)
+        }
+        var textStart: UInt32 = 0
+        if event.text.isEmpty {
+            writeField(fields.k0, fields.v0, to: &writer)
+            writeField(fields.k1, fields.v1, to: &writer)
+            writeField(fields.k2, fields.v2, to: &writer)
+        } else {
+            textStart = UInt32(writer.bytes.count)
+            text.withUnsafeBufferPointer { writer.bytes.append(contentsOf: $0[event.text]) }
         }
         writer.append("}\n")
-        return TraceEvent(seq: Int(record.seq), ts: ts, type: NameTable.shared.string(record.type),
-                          lane: NameTable.shared.string(record.lane), pid: processID, tid: tid,
-                          cpu: record.cpu >= 0 ? record.cpu : nil, flow: record.flow == Record.noFlow ? nil : record.flow,
-                          fields: fields.object)
+        // Kept with its ts (microseconds) where a record holds nanoseconds.
+        let record = Record(seq: seq, ns: ts, cpu: event.cpu, type: event.type.id, lane: event.lane,
+                            flow: event.flow ?? Record.noFlow, fields: event.text.isEmpty ? fields : TraceFields())
+        return StoredEvent(record: record, tid: event.tid, pid: event.pid, text: textStart)
+    }
+
+    @inline(__always)
+    private func writeField(_ key: UInt32, _ value: Int, to writer: inout JSONWriter) {
+        guard key != 0 else { return }
+        writer.bytes.append(UInt8(ascii: ","))
+        writer.bytes.append(contentsOf: names[Int(key >> 2)])
+        writer.bytes.append(UInt8(ascii: ":"))
+        switch key & 3 {
+        case TraceFields.kindInt: writer.writeInt(value)
+        case TraceFields.kindBool: writer.append(value != 0 ? "true" : "false")
+        case TraceFields.kindName: writer.bytes.append(contentsOf: names[value])
+        default: writer.append("null")
+        }
     }
 }
