@@ -62,6 +62,7 @@ public enum WorkerCommand {
         "manager-client": managerClient,
         "cpu-work": cpuWorkWorker,
         "crawl": crawlWorker,
+        "trace-burst": traceBurstWorker,
     ]
 }
 
@@ -107,6 +108,29 @@ struct Worker: Sendable {
             }
         }
     }
+}
+
+/// `trace-burst` (for the tests of the child trace path): says it is ready, then emits
+/// `--count` numbered `counter {thread, value}` events on each of `--threads` threads
+/// as fast as it can — every odd one with a text field too, so both kinds of frame are
+/// sent — and ends.
+@Sendable func traceBurstWorker(_ worker: Worker) -> Int32 {
+    let lane = worker.lane
+    let count = worker.int("count", 1000), threads = max(1, worker.int("threads", 1))
+    lane.start()
+    lane.trace.send(["ctl": "ready"])
+    @Sendable func burst(_ thread: Int) {
+        for value in 0..<count {
+            var fields: JSONObject = ["thread": .int(thread), "value": .int(value)]
+            if value % 2 == 1 { fields["note"] = .string("odd \(value) on \(thread)") }
+            lane.emit("counter", fields)
+        }
+    }
+    let others = (1..<threads).map { thread in TracedThread(name: "burst-\(thread)") { burst(thread) } }
+    burst(0)
+    for thread in others { thread.join() }
+    lane.end()
+    return 0
 }
 
 /// `noop`: starts and ends; what spawn-cost measures.

@@ -81,9 +81,9 @@ public final class ChildProcess: Sendable {
 ///
 /// Children are the server's own executable started again (`interleave worker KIND
 /// …`) with posix_spawn, each in its own process group. A child writes its trace
-/// events as NDJSON on fd 3; one supervisor thread polls every child's pipe and
-/// merges the events into the run's recorder (keeping the child's pid, tid and
-/// monotonic ts), hands `{"ctl": …}` lines to the spawner's callback, and reaps each
+/// events as binary frames on fd 3 (`TraceWire`); one supervisor thread polls every
+/// child's pipe and merges the events into the run's recorder in batches (keeping the
+/// child's pid, tid, cpu and monotonic ts), hands `{"ctl": …}` messages to the spawner's callback, and reaps each
 /// child once its pipe closes. When the run stops (cancel, deadline, deadlock,
 /// shutdown) every live process group is sent SIGKILL at once; `shutdown` always
 /// reaps every child and joins the supervisor thread, so a run leaves no zombie,
@@ -391,8 +391,8 @@ public final class ProcessSupervisor: Sendable {
     }
 
     private func pollLoop() {
-        var buffers: [Int32: [UInt8]] = [:]
-        var pending: [TraceEvent] = []
+        var readers: [Int32: TraceWireReader] = [:]
+        var pending: [PendingEvent] = []
         /// `pending[..<sortedCount]` is in timestamp order; what was read since follows.
         var sortedCount = 0
         var refs = RefKeys()
@@ -404,14 +404,17 @@ public final class ProcessSupervisor: Sendable {
             let count = read(fd, &chunk, chunk.count)
             if count < 0 && (errno == EINTR || errno == EAGAIN) { return }
             if count > 0 {
-                buffers[fd, default: []].append(contentsOf: chunk[..<count])
-                deliverLines(from: &buffers[fd, default: []], pid: pid, pending: &pending, controls: &controls)
+                var reader = readers.removeValue(forKey: fd) ?? TraceWireReader(pid: pid, recorder: recorder)
+                chunk.withUnsafeBytes { bytes in
+                    reader.read(UnsafeRawBufferPointer(rebasing: bytes[..<count])) { frame in
+                        deliver(frame, pid: pid, pending: &pending, controls: &controls)
+                    }
+                }
+                readers[fd] = reader
                 return
             }
-            if var rest = buffers.removeValue(forKey: fd), !rest.isEmpty {
-                rest.append(0x0A)
-                deliverLines(from: &rest, pid: pid, pending: &pending, controls: &controls)
-            }
+            // A frame cut short by the child's death is dropped.
+            readers[fd] = nil
             close(fd)
             state.withLock { $0.entries[pid]?.eventFd = -1 }
             shutdownMonitor.lockAndBroadcast()
@@ -472,7 +475,7 @@ public final class ProcessSupervisor: Sendable {
     /// events read since the last round (from `sortedCount` on) are sorted, then merged
     /// into the sorted rest from the first place they belong: each round costs what it
     /// read, not what is waiting in the reorder window.
-    private func sortByTimestamp(_ pending: inout [TraceEvent], sortedCount: Int) {
+    private func sortByTimestamp(_ pending: inout [PendingEvent], sortedCount: Int) {
         let split = min(sortedCount, pending.count)
         guard pending.count - split > 0 else { return }
         var fresh = Array(pending[split...])
@@ -489,7 +492,7 @@ public final class ProcessSupervisor: Sendable {
             pending.replaceSubrange(split..., with: fresh)
             return
         }
-        var merged: [TraceEvent] = []
+        var merged: [PendingEvent] = []
         merged.reserveCapacity(pending.count - low)
         var old = low, new = 0
         while old < split || new < fresh.count {
@@ -532,14 +535,37 @@ public final class ProcessSupervisor: Sendable {
         }
     }
 
-    /// Merges the pending child events (sorted) stamped up to `limit`.
-    private func flush(_ pending: inout [TraceEvent], upToUs limit: Int64, _ refs: inout RefKeys) {
+    /// Merges the pending child events (sorted) stamped up to `limit`: runs of binary
+    /// events as one batch each, an event that names others on its own.
+    private func flush(_ pending: inout [PendingEvent], upToUs limit: Int64, _ refs: inout RefKeys) {
         guard !pending.isEmpty else { return }
         let count = pending.prefix { $0.ts <= limit }.count
-        for event in pending.prefix(count) {
-            let resolved = refs.resolve(event)
-            refs.remember(resolved, seq: recorder.merge(resolved))
+        guard count > 0 else { return }
+        var batch: [MergedEvent] = []
+        var text: [UInt8] = []
+        func mergeBatch() {
+            guard !batch.isEmpty else { return }
+            recorder.merge(MergeBatch(events: batch, text: text))
+            batch.removeAll(keepingCapacity: true)
+            text.removeAll()
         }
+        batch.reserveCapacity(count)
+        for item in pending.prefix(count) {
+            if let json = item.json {
+                mergeBatch()
+                let resolved = refs.resolve(json.event)
+                refs.remember(resolved, seq: recorder.merge(resolved))
+                continue
+            }
+            var event = item.event
+            if !item.text.isEmpty {
+                let start = text.count
+                text.append(contentsOf: item.text)
+                event.text = start..<text.count
+            }
+            batch.append(event)
+        }
+        mergeBatch()
         pending.removeFirst(count)
     }
 
@@ -570,23 +596,46 @@ public final class ProcessSupervisor: Sendable {
         shutdownMonitor.lockAndBroadcast()
     }
 
-    private func deliverLines(from buffer: inout [UInt8], pid: Int32, pending: inout [TraceEvent],
-                              controls: inout [Control]) {
-        guard let lastNewline = buffer.lastIndex(of: 0x0A) else { return }
-        var start = 0
-        while start <= lastNewline, let newline = buffer[start...lastNewline].firstIndex(of: 0x0A) {
-            let line = Array(buffer[start..<newline])
-            start = newline + 1
-            guard !line.isEmpty, let value = try? JSONParser.parse(line), let object = value.objectValue else { continue }
-            if object["ctl"] != nil {
-                let limit = pending.last(where: { $0.pid == pid })?.ts ?? Int64.min
-                controls.append(Control(pid: pid, message: object, limitUs: limit))
-            } else if let event = TraceEvent(json: value) {
-                pending.append(event)
-            }
+    private func deliver(_ frame: TraceWireReader.Frame, pid: Int32, pending: inout [PendingEvent],
+                         controls: inout [Control]) {
+        switch frame {
+        case .event(let event, let text):
+            pending.append(PendingEvent(event: event, text: text))
+        case .json(let event):
+            pending.append(PendingEvent(json: event))
+        case .control(let object):
+            let limit = pending.last(where: { $0.pid == pid })?.ts ?? Int64.min
+            controls.append(Control(pid: pid, message: object, limitUs: limit))
         }
-        buffer.removeFirst(lastNewline + 1)
     }
+}
+
+/// A child event waiting in the reorder window: a binary one (its text fields, if any,
+/// a slice of the bytes it was read in), or one that came as JSON.
+private struct PendingEvent {
+    var event: MergedEvent
+    var text: ArraySlice<UInt8> = []
+    var json: JSONEvent?
+
+    var ts: Int64 { event.ts }
+    var pid: Int32 { event.pid }
+
+    init(event: MergedEvent, text: ArraySlice<UInt8>) {
+        self.event = event
+        self.text = text
+    }
+
+    init(json: TraceEvent) {
+        self.event = MergedEvent(ts: json.ts, pid: json.pid, tid: json.tid, cpu: -1, type: JSONEvent.placeholder, lane: 0,
+                                 flow: nil)
+        self.json = JSONEvent(event: json)
+    }
+}
+
+private final class JSONEvent {
+    let event: TraceEvent
+    init(event: TraceEvent) { self.event = event }
+    static let placeholder = TraceName("")
 }
 
 private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

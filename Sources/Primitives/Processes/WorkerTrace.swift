@@ -4,12 +4,12 @@ import JSON
 import Synchronization
 import Tracing
 
-/// The child's side of tracing: each event becomes one NDJSON line on fd 3, stamped
-/// with this process's pid, the calling thread's tid and microseconds since the
-/// run's start on the shared monotonic clock. The parent merges the lines into the
-/// run's trace. Lines under PIPE_BUF are written whole by one write(2).
+/// The child's side of tracing: each event becomes one binary frame on fd 3 (see
+/// `TraceWire`), stamped with this process's pid, the calling thread's tid and cpu and
+/// nanoseconds since the run's start on the shared monotonic clock. The parent merges
+/// the frames into the run's trace. Frames under PIPE_BUF are written whole by one write(2).
 ///
-/// Inside `batched`, lines are gathered and written a batch at a time (at most 32 KB
+/// Inside `batched`, frames are gathered and written a batch at a time (at most 32 KB
 /// or 2 ms of events per write, and all of them when the batch ends), so a worker
 /// running many short tasks costs one write(2) per batch instead of one per event;
 /// each event keeps the ts it was stamped with when it happened.
@@ -18,7 +18,8 @@ public final class WorkerTrace: Sendable {
     public let fd: Int32
     private struct Batch {
         var depth = 0
-        var bytes: [UInt8] = []
+        /// Frames not yet written.
+        var wire = TraceWireWriter()
         var firstNs: UInt64 = 0
     }
     private let writeLock = Mutex(Batch())
@@ -34,18 +35,14 @@ public final class WorkerTrace: Sendable {
     /// `atNs` stamps the event with a moment captured earlier (e.g. inside a lock),
     /// so hand-offs between processes keep their causal order.
     public func emit(_ type: String, lane: String, flow: Int? = nil, atNs: UInt64? = nil, _ fields: JSONObject = [:]) {
-        let ts = Int64((atNs ?? interleave_monotonic_ns()) &- startNs) / 1000
-        let event = TraceEvent(seq: 0, ts: ts, type: type, lane: lane, pid: processID, tid: interleave_tid(), cpu: interleave_cpu(),
-                               flow: flow, fields: fields)
-        writeLine(EventEncoding.ndjson.encode([event]))
+        let ns = Int64(bitPattern: (atNs ?? interleave_monotonic_ns()) &- startNs)
+        let (tid, cpu) = (interleave_tid(), interleave_cpu())
+        addFrames { $0.event(ns: ns, pid: processID, tid: tid, cpu: cpu, type: type, lane: lane, flow: flow, fields: fields) }
     }
 
     /// A control message for the parent (`{"ctl": …}`), not part of the trace.
     public func send(_ message: JSONObject) {
-        var writer = JSONWriter(capacity: 128)
-        writer.write(.object(message))
-        writer.bytes.append(0x0A)
-        writeLine(writer.bytes)
+        addFrames { $0.control(message) }
     }
 
     /// Runs `body` with this process's lines batched (see the type's note); nests.
@@ -66,20 +63,22 @@ public final class WorkerTrace: Sendable {
         writeLock.withLock { flush(&$0) }
     }
 
-    private func writeLine(_ bytes: [UInt8]) {
+    /// Adds frames with `body` (names first, when new), then writes them unless batching.
+    private func addFrames(_ body: (inout TraceWireWriter) -> Void) {
         writeLock.withLock { batch in
-            guard batch.depth > 0 else { return writeAll(bytes) }
+            let wasEmpty = batch.wire.bytes.isEmpty
+            body(&batch.wire)
+            guard batch.depth > 0 else { return flush(&batch) }
             let now = interleave_monotonic_ns()
-            if batch.bytes.isEmpty { batch.firstNs = now }
-            batch.bytes.append(contentsOf: bytes)
-            if batch.bytes.count >= Self.batchBytes || now &- batch.firstNs >= Self.batchNs { flush(&batch) }
+            if wasEmpty { batch.firstNs = now }
+            if batch.wire.bytes.count >= Self.batchBytes || now &- batch.firstNs >= Self.batchNs { flush(&batch) }
         }
     }
 
     private func flush(_ batch: inout Batch) {
-        guard !batch.bytes.isEmpty else { return }
-        writeAll(batch.bytes)
-        batch.bytes.removeAll(keepingCapacity: true)
+        guard !batch.wire.bytes.isEmpty else { return }
+        writeAll(batch.wire.bytes)
+        batch.wire.bytes.removeAll(keepingCapacity: true)
     }
 
     private func writeAll(_ bytes: [UInt8]) {
