@@ -112,11 +112,23 @@ struct Run: ParsableCommand {
         var next = 0
         var lines: [UInt8] = []
         while true {
-            let batch = execution.recorder.read(from: next, limit: 4096)
-            if !batch.events.isEmpty {
-                next = batch.events.last!.seq + 1
-                let encoded = CanonicalTrace.lines(batch.events)
-                if streaming { writeOut(String(decoding: encoded, as: UTF8.self)) } else if !summaryOnly { lines += encoded }
+            // The recorder's encoded lines, as a stream reads them: nothing decoded or re-encoded
+            // (and with --summary-only nothing copied), so following the run costs it little.
+            let batch = execution.recorder.readEncoded(from: next, limit: 4096)
+            if !batch.isEmpty {
+                next += batch.count
+                if streaming {
+                    batch.shared.withUnsafeBytes { bytes in
+                        var offset = 0
+                        while offset < bytes.count {
+                            let written = write(1, bytes.baseAddress! + offset, bytes.count - offset)
+                            if written <= 0 { break }
+                            offset += written
+                        }
+                    }
+                } else if !summaryOnly {
+                    lines += batch.bytes
+                }
             } else if batch.finished {
                 break
             } else {
