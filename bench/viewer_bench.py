@@ -169,6 +169,8 @@ def main():
     ap.add_argument("--bin", help="path of the interleave binary: start it and record a big real run")
     ap.add_argument("--open-only", action="store_true", help="measure opening only (no zoom and pan)")
     ap.add_argument("--screenshot", help="save a PNG of the page with the whole run in view, after the first load")
+    ap.add_argument("--public", help="serve the viewer from this directory instead of Public/ (e.g. an older "
+                                     "checkout's, to compare two viewers side by side on one machine)")
     args = ap.parse_args()
 
     proc = None
@@ -201,6 +203,8 @@ def main():
         srv = None
     else:
         import stub_api
+        if args.public:
+            stub_api.PUBLIC = os.path.abspath(args.public)
         t = time.time()
         run_id = stub_api.record_big(args.events)
         print(f"recorded a synthetic run of {args.events:,} events in {time.time() - t:.1f} s")

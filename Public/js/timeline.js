@@ -10,7 +10,7 @@
 import { spanStyles } from './styles.js';
 import { TimeView, formatTime, AxisLayer } from './timeline/axis.js';
 import { GUTTER, AXIS_H, ROOMY, LayoutMixin } from './timeline/layout.js';
-import { LayersMixin } from './timeline/layers.js';
+import { LayersMixin, BinRaster } from './timeline/layers.js';
 import { InputMixin, describeEvent } from './timeline/input.js';
 import { allTracks, tracksVersion } from './tracks/index.js';
 
@@ -169,6 +169,11 @@ export class Timeline {
     this.drawGrid(ctx, t0, t1, scale, cssH);
     const styles = spanStyles(ctx);
     let laneParity = 0;
+    // lanes in two passes: backgrounds, instants and the zoomed-out slivers of every lane (pixels,
+    // composited once: timeline/layers.js BinRaster), then the spans drawn one by one on top
+    const raster = (this.binRaster ??= new BinRaster());
+    raster.begin(GUTTER, plotW, cssH, this.dpr, t0, scale);
+    const plans = new Map();
     for (const row of this.rows) {
       if (row.type === 'lane') {
         const lane = row.lane;
@@ -180,11 +185,18 @@ export class Timeline {
         const le = X(lane.endTs != null && lane.endTs <= tMax ? lane.endTs : tMax);
         ctx.fillStyle = '#c9d0d9';
         ctx.fillRect(ls, row.y + this.g.trackY[0] + this.g.trackH[0] / 2 - 0.5, Math.max(1, le - ls), 1);
-        this.drawSpans(ctx, lane, row.y, t0, t1, tMax, X, styles);
-        this.drawInstants(ctx, lane, row.y, t0, t1, tMax, X, scale);
+        plans.set(row, this.planSpans(ctx, lane, row.y, t0, t1, tMax, X, styles, raster));
+        // the instants' row is above the tracks: many markers are stamped into the same pixels
+        this.drawInstants(ctx, lane, row.y, t0, t1, tMax, X, scale, raster);
       } else if (row.type === 'group' || row.type === 'caption') {
         ctx.fillStyle = '#e9edf2';
         ctx.fillRect(GUTTER, row.y, plotW, row.h);
+      }
+    }
+    raster.finish(ctx);
+    for (const row of this.rows) {
+      if (row.type === 'lane') {
+        this.paintPlan(ctx, plans.get(row), row.y, t0, tMax, X, styles);
       } else if (row.type === 'counter') {
         this.drawCounter(ctx, row, t0, t1, tMax, X);
       } else if (row.type === 'track') {

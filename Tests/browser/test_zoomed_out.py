@@ -16,6 +16,7 @@ const done = arguments[arguments.length - 1];
   const { RunModel } = await import('/js/model.js');
   const { Timeline, TimeView } = await import('/js/timeline.js');
   const { PointIndex } = await import('/js/model/spans.js');
+  const { BinRaster } = await import('/js/timeline/layers.js');
   const m = new RunModel({ id: 'zoomed-out' });
   const events = arguments[0];
   for (let k = 0; k < events.length; k += 997) m.addBatch(events.slice(k, k + 997));
@@ -71,12 +72,16 @@ const done = arguments[arguments.length - 1];
   const counts = [];
   for (let z = 0; z < 12; z++) {
     let spans = 0; let bins = 0; let instants = 0;
-    const ps = tl.paintSpan; const pb = tl.paintBins; const pr = tl.paintSliverRun;
+    const ps = tl.paintSpan; const pb = tl.paintBins; const pr = tl.paintSliverRun; const rp = BinRaster.prototype.paint;
     tl.paintSpan = function (...a) { spans++; return ps.apply(this, a); };
     tl.paintSliverRun = function (...a) { spans++; return pr.apply(this, a); };
     tl.paintBins = function (...a) { bins++; return pb.apply(this, a); };
+    // the bins as pixels (timeline/layers.js BinRaster): counted, and they must reach the pixels
+    BinRaster.prototype.paint = function (...a) { bins++; return rp.apply(this, a); };
     tl.draw();
-    tl.paintSpan = ps; tl.paintBins = pb; tl.paintSliverRun = pr;
+    tl.paintSpan = ps; tl.paintBins = pb; tl.paintSliverRun = pr; BinRaster.prototype.paint = rp;
+    const raster = tl.binRaster;
+    if (bins && !(raster.y1 > raster.y0)) problems.push(`zoom ${z}: bins painted, but no pixels`);
     counts.push({ spans, bins, scale: tl.view.scale });
     tl.view.zoomAt(tl.view.plotWidth * 0.5, 2);
   }
@@ -100,3 +105,40 @@ def test_zoomed_out_indexes_agree_with_the_model_and_every_zoom_draws(server, dr
     assert all(c["spans"] + c["bins"] > 0 for c in counts), counts
     assert counts[-1]["bins"] == 0 and counts[-1]["spans"] > 0, counts
     assert not console_errors(driver)
+
+
+RASTER = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  const { BinRaster } = await import('/js/timeline/layers.js');
+  const r = new BinRaster();
+  r.begin(0, 6, 12, 1, 0, 1); // a plot 6 px wide from x = 0, 12 px tall, 1 px per µs from t = 0
+  const styles = { 'lock-wait': { solid: '#ff0000' }, 'lock-hold-contended': { solid: '#00ff00' }, generic: { fill: '#000000' } };
+  // bit 0: contended hold, bit 1: wait; bins of 1 µs: hold, both, wait, nothing, hold, nothing
+  const index = { slotKeys: ['lock-hold-contended', 'lock-wait'] };
+  r.paint(index, { w: 1, bins: Uint8Array.from([1, 3, 2, 0, 1, 0]) }, 2, 8, 0, 5, styles);
+  const hex = (v) => (v >>> 0).toString(16).padStart(8, '0');
+  const cols = [];
+  for (let x = 0; x < 6; x++) { const col = []; for (let y = 0; y < 12; y++) col.push(hex(r.px[y * 6 + x])); cols.push(col); }
+  done({ cols, y0: r.y0, y1: r.y1 });
+})().catch((e) => done({ error: String(e && e.stack || e) }));
+"""
+
+
+def test_the_bin_raster_paints_each_style_and_stripes_columns_with_several(server, driver):
+    driver.get(server.url("/"))
+    WebDriverWait(driver, 20).until(lambda d: body(d, "catalog") is not None)
+    result = driver.execute_async_script(RASTER)
+    assert "error" not in result, result.get("error")
+    red, green, empty = "ff0000ff", "ff00ff00", "00000000"  # 0xAABBGGRR
+    cols = result["cols"]
+    assert (result["y0"], result["y1"]) == (2, 10)
+    for col in cols:  # only the track's rows [2, 10) are painted
+        assert col[:2] == [empty, empty] and col[10:] == [empty, empty], col
+    assert cols[0][2:10] == [green] * 8
+    # both styles: a stripe each, in the order styles.js lists them (the wait first), none lost
+    assert cols[1][2:10] == [red] * 4 + [green] * 4
+    assert cols[2][2:10] == [red] * 8
+    assert cols[3][2:10] == [empty] * 8
+    assert cols[4][2:10] == [green] * 8
+    assert cols[5][2:10] == [empty] * 8

@@ -10,36 +10,56 @@ import { instantFamily, addShape, paintShapes } from '../styles.js';
 // beyond it, the zoomed-out paths draw per pixel column (model/spans.js, binary searches).
 // Spans cost most (fill, outline, label): their paths switch earliest.
 const DIRECT_MAX = 1500;
+// More markers of one family than this in a lane: stamped from a pre-drawn bitmap, not as paths.
+const SPRITE_MIN = 48;
 const SPANS_DIRECT_MAX = 500;
 
 export class LayersMixin {
   drawSpans(ctx, lane, y, t0, t1, tMax, X, styles) {
+    this.paintPlan(ctx, this.planSpans(ctx, lane, y, t0, t1, tMax, X, styles, null), y, t0, tMax, X, styles);
+  }
+
+  /**
+   * The first half of drawing a lane's spans: where a track has too many spans in view to draw
+   * one by one, its slivers come from the coverage bins of this zoom (model/spans.js), painted
+   * into `raster` (a BinRaster: pixels, composited once for every lane) or, without one, as runs
+   * of fills. Returns what is left to paint one by one on top (paintPlan): the spans at least 4
+   * bins wide and the open ones, or every span in view when there are few.
+   */
+  planSpans(ctx, lane, y, t0, t1, tMax, X, styles, raster) {
     const hi = Math.min(t1, tMax);
+    const plan = [];
     for (let track = 0; track < 3; track++) {
       const spans = lane.tracks[track];
       if (!spans.length) continue;
       const from = lowerBound(spans, t0 - reach(lane, track, tMax) - 1, (s) => s.start);
       const to = upperBound(spans, hi, (s) => s.start);
       if (to - from <= SPANS_DIRECT_MAX) { // a few hundred: each one, exactly
-        this.paintSpans(ctx, spans, from, to, null, y, t0, tMax, X, styles);
+        plan.push([spans, from, to, null]);
         continue;
       }
-      // Many: paint the slivers from the coverage bins of this zoom (model/spans.js), then the
-      // spans at least 4 bins wide, and the open ones, one by one on top.
       const index = lane.spanIndex[track];
       const level = index && index.level(this.view.scale, this.model.maxTs);
       const minDur = level ? 4 * level.w : 0;
       const positions = index ? index.overlapping(t0, hi, minDur) : [];
       let picked = positions;
       if (level) {
-        this.paintBins(ctx, index, level, y + this.g.trackY[track], Math.max(2, this.g.trackH[track]), t0, hi, X, styles);
+        const top = y + this.g.trackY[track];
+        const h = Math.max(2, this.g.trackH[track]);
+        if (!raster || !raster.paint(index, level, top, h, t0, hi, styles)) this.paintBins(ctx, index, level, top, h, t0, hi, X, styles);
         picked = positions.filter((i) => spans[i].end - spans[i].start >= minDur || spans[i].end > tMax);
       }
       let added = false;
       for (const s of lane.openSpans) if (s.track === track && s.start <= hi) { picked.push(s.i); added = true; }
       if (added) picked.sort((a, b) => a - b);
-      this.paintSpans(ctx, spans, 0, picked.length, picked, y, t0, tMax, X, styles);
+      plan.push([spans, 0, picked.length, picked]);
     }
+    return plan;
+  }
+
+  /** The second half: the spans planSpans left to paint one by one. */
+  paintPlan(ctx, plan, y, t0, tMax, X, styles) {
+    for (const [spans, from, to, positions] of plan) this.paintSpans(ctx, spans, from, to, positions, y, t0, tMax, X, styles);
   }
 
   /** Runs of coverage bins, one fill per run and style: the slivers of a zoomed-out track. */
@@ -146,7 +166,7 @@ export class LayersMixin {
     }
   }
 
-  drawInstants(ctx, lane, y, t0, t1, tMax, X, scale) {
+  drawInstants(ctx, lane, y, t0, t1, tMax, X, scale, raster = null) {
     const list = lane.instants;
     if (!list.length) return;
     const m = this.model;
@@ -233,13 +253,19 @@ export class LayersMixin {
           let e = k;
           while (e + 1 < xs.length && xs[e + 1] - xs[e] <= 3.5) e++;
           if (e - k >= 2) {
-            ctx.fillRect(xs[k], cy - r + 1, xs[e] - xs[k], 2 * r - 2);
+            if (raster) raster.blendRect(xs[k], cy - r + 1, xs[e] - xs[k], 2 * r - 2, raster.color(fam.color), 0.85);
+            else ctx.fillRect(xs[k], cy - r + 1, xs[e] - xs[k], 2 * r - 2);
             single.push(xs[k], xs[e]);
           } else for (let q = k; q <= e; q++) single.push(xs[q]);
           k = e + 1;
         }
         ctx.globalAlpha = 1;
         xs = single;
+      }
+      if (raster && xs.length > SPRITE_MIN) { // many: stamped as pixels (BinRaster), far cheaper than paths
+        const sp = markerSprite(fam, r, this.dpr);
+        for (const x of xs) raster.stamp(sp, x - sp.half, cy - sp.half);
+        continue;
       }
       ctx.beginPath();
       for (const x of xs) addShape(ctx, fam.shape, x, cy, r);
@@ -668,4 +694,201 @@ export function truncate(ctx, text, width) {
   let s = text;
   while (s.length > 1 && ctx.measureText(`${s}…`).width > width) s = s.slice(0, -1);
   return `${s}…`;
+}
+
+/**
+ * The zoomed-out slivers of every lane track in one frame, as pixels: for each pixel column the
+ * styles whose coverage bins touch it (striped across the track where there are several), and the
+ * instant markers of busy lanes (stamped from a pre-drawn bitmap), written into an ImageData and composited with one drawImage. Thousands of
+ * small fills a frame cost the canvas far more to record and raster than a few hundred thousand
+ * pixel writes.
+ */
+export class BinRaster {
+  constructor() {
+    this.canvas = null;
+    this.img = null;
+    this.px = null;
+    this.cols = null;
+    this.colors = new Map(); // css colour -> 0xAABBGGRR
+    this.y0 = 0; this.y1 = 0;
+  }
+
+  /** Start a frame: the plot's left edge and width (css px), the canvas height, dpr, view. */
+  begin(left, width, height, dpr, t0, scale) {
+    const W = Math.max(1, Math.round(width * dpr)); const H = Math.max(1, Math.round(height * dpr));
+    if (!this.img || this.img.width !== W || this.img.height !== H) {
+      this.canvas ??= document.createElement('canvas');
+      this.canvas.width = W; this.canvas.height = H;
+      this.cctx = this.canvas.getContext('2d');
+      this.img = new ImageData(W, H);
+      this.px = new Uint32Array(this.img.data.buffer);
+      this.cols = new Uint8Array(W);
+    } else if (this.y1 > this.y0) this.px.fill(0, this.y0 * W, this.y1 * W); // last frame's rows
+    this.W = W; this.H = H; this.left = left; this.dpr = dpr; this.t0 = t0; this.k = scale * dpr;
+    this.y0 = H; this.y1 = 0;
+  }
+
+  color(c) {
+    let v = this.colors.get(c);
+    if (v === undefined) {
+      const probe = (BinRaster.probe ??= document.createElement('canvas').getContext('2d', { willReadFrequently: true }));
+      probe.clearRect(0, 0, 1, 1);
+      probe.fillStyle = c;
+      probe.fillRect(0, 0, 1, 1);
+      const [r, g, b, a] = probe.getImageData(0, 0, 1, 1).data;
+      v = ((a << 24) | (b << 16) | (g << 8) | r) >>> 0;
+      this.colors.set(c, v);
+    }
+    return v;
+  }
+
+  /** One track's bins at this level over [t0, hi], in the rows [top, top + h) (css px); false: cannot (a pattern-only style). */
+  paint(index, level, top, h, t0, hi, styles) {
+    const n = index.slotKeys.length;
+    const colors = this.slotColors ??= new Uint32Array(8);
+    const ranks = this.slotRanks ??= new Int32Array(8);
+    const order = (this.styleOrder ??= new Map());
+    for (let bit = 0; bit < n; bit++) {
+      const key = index.slotKeys[bit];
+      // stripes in the order the styles are listed (styles.js), the same in every lane
+      if (!order.has(key)) order.set(key, Object.keys(styles).indexOf(key) >>> 0);
+      ranks[bit] = order.get(key);
+      const style = styles[key] || styles.generic;
+      const c = style.solid || style.fill;
+      if (typeof c !== 'string') return false;
+      colors[bit] = this.color(c);
+    }
+    const { w, bins } = level;
+    const { W, k, cols, px } = this;
+    cols.fill(0);
+    const b0 = Math.max(0, Math.floor(t0 / w));
+    const b1 = Math.min(bins.length - 1, Math.floor(hi / w));
+    const xMax = Math.min(W - 1, Math.floor((hi - this.t0) * k));
+    let any = false;
+    for (let b = b0; b <= b1; b++) {
+      const v = bins[b];
+      if (!v) continue;
+      let p0 = Math.floor((b * w - this.t0) * k);
+      let p1 = Math.ceil(((b + 1) * w - this.t0) * k) - 1;
+      if (p0 < 0) p0 = 0;
+      if (p1 > xMax) p1 = xMax;
+      if (p1 < p0) { if (p0 > xMax) continue; p1 = p0; }
+      for (let p = p0; p <= p1; p++) cols[p] |= v;
+      any = true;
+    }
+    if (!any) return true;
+    const r0 = Math.max(0, Math.round(top * this.dpr));
+    const r1 = Math.min(this.H, Math.max(r0 + 1, Math.round((top + h) * this.dpr)));
+    if (r0 >= r1) return true;
+    // a column with several styles is striped across the track's height, one stripe each in
+    // the order styles.js lists them (red waits among yellow contended holds stay red and yellow)
+    const h2 = r1 - r0;
+    const stripes = (this.stripes ??= new Map());
+    stripes.clear();
+    for (let p = 0; p < W; p++) {
+      const v = cols[p];
+      if (!v) continue;
+      if ((v & (v - 1)) === 0) { // one style: the whole column
+        const c = colors[31 - Math.clz32(v)];
+        for (let i = r0 * W + p; i < r1 * W; i += W) px[i] = c;
+        continue;
+      }
+      let list = stripes.get(v);
+      if (!list) {
+        const bits = [];
+        for (let bit = 0; bit < 8; bit++) if (v & (1 << bit)) bits.push(bit);
+        bits.sort((a, b) => ranks[a] - ranks[b]);
+        for (let q = 0; q < bits.length; q++) bits[q] = colors[bits[q]];
+        list = Uint32Array.from({ length: h2 }, (_, r) => bits[Math.min(bits.length - 1, Math.floor((r * bits.length) / h2))]);
+        stripes.set(v, list);
+      }
+      for (let r = 0, i = r0 * W + p; r < h2; r++, i += W) px[i] = list[r];
+    }
+    if (r0 < this.y0) this.y0 = r0;
+    if (r1 > this.y1) this.y1 = r1;
+    return true;
+  }
+
+  /** Blend an unpremultiplied colour (0xAABBGGRR) of this opacity over pixel i. */
+  blend(i, c, alpha) {
+    const px = this.px;
+    const sa = ((c >>> 24) / 255) * alpha;
+    const d = px[i];
+    const da = (d >>> 24) / 255;
+    if (sa >= 1 || da === 0) { px[i] = ((Math.round(sa * 255) << 24) | (c & 0xffffff)) >>> 0; return; }
+    const oa = sa + da * (1 - sa);
+    const f = (sh) => Math.round((((c >>> sh) & 255) * sa + ((d >>> sh) & 255) * da * (1 - sa)) / oa);
+    px[i] = ((Math.round(oa * 255) << 24) | (f(16) << 16) | (f(8) << 8) | f(0)) >>> 0;
+  }
+
+  /** A marker sprite (markerSprite) with its top-left corner at (x, y), css px of the canvas. */
+  stamp(sp, x, y) {
+    const { W, H } = this;
+    const X0 = Math.round((x - this.left) * this.dpr);
+    const Y0 = Math.round(y * this.dpr);
+    const sw = sp.w;
+    const { at, px } = sp;
+    for (let k = 0; k < at.length; k++) {
+      const j = (at[k] / sw) | 0;
+      const X = X0 + at[k] - j * sw; const Y = Y0 + j;
+      if (X < 0 || X >= W || Y < 0 || Y >= H) continue;
+      const i = Y * W + X;
+      const c = px[k];
+      if ((c >>> 24) === 255 || (this.px[i] >>> 24) === 0) this.px[i] = c; else this.blend(i, c, 1);
+    }
+    const y1 = Y0 + Math.ceil(sp.size * this.dpr);
+    if (Y0 < this.y0) this.y0 = Math.max(0, Y0);
+    if (y1 > this.y1) this.y1 = Math.min(H, y1);
+  }
+
+  /** A rectangle (css px of the canvas) of a colour at this opacity. */
+  blendRect(x, y, w, h, c, alpha) {
+    const { W, H, dpr } = this;
+    const x0 = Math.max(0, Math.round((x - this.left) * dpr)); const x1 = Math.min(W, Math.round((x + w - this.left) * dpr));
+    const r0 = Math.max(0, Math.round(y * dpr)); const r1 = Math.min(H, Math.round((y + h) * dpr));
+    if (x1 <= x0 || r1 <= r0) return;
+    for (let r = r0; r < r1; r++) for (let i = r * W + x0, e = r * W + x1; i < e; i++) this.blend(i, c, alpha);
+    if (r0 < this.y0) this.y0 = r0;
+    if (r1 > this.y1) this.y1 = r1;
+  }
+
+  /** Composite what was painted onto ctx (device pixels; ctx's clip applies). */
+  finish(ctx) {
+    if (this.y1 <= this.y0) return;
+    const h = this.y1 - this.y0;
+    this.cctx.putImageData(this.img, 0, 0, 0, this.y0, this.W, h);
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(this.canvas, 0, this.y0, this.W, h, Math.round(this.left * this.dpr), this.y0, this.W, h);
+    ctx.restore();
+  }
+}
+
+const sprites = new Map(); // `${shape}|${color}|${r}|${dpr}` -> {canvas, size, half}
+/** An instant marker drawn once into a small canvas (at the device's pixel ratio), to stamp. */
+function markerSprite(fam, r, dpr) {
+  const key = `${fam.shape}|${fam.color}|${r}|${dpr}`;
+  let sp = sprites.get(key);
+  if (!sp) {
+    const half = r + 4; // room for the largest shape (r + 2) and its stroke
+    const size = 2 * half;
+    const canvas = document.createElement('canvas');
+    canvas.width = Math.ceil(size * dpr);
+    canvas.height = Math.ceil(size * dpr);
+    const g = canvas.getContext('2d', { willReadFrequently: true });
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.fillStyle = fam.color;
+    g.strokeStyle = fam.color;
+    g.beginPath();
+    addShape(g, fam.shape, half, half, r);
+    paintShapes(g, fam.shape);
+    // its pixels, unpremultiplied RGBA as one number each, and where they are (the others are empty)
+    const data = new Uint32Array(g.getImageData(0, 0, canvas.width, canvas.height).data.buffer.slice(0));
+    const at = []; const px = [];
+    for (let i = 0; i < data.length; i++) if (data[i] >>> 24) { at.push(i); px.push(data[i]); }
+    sp = { canvas, size: canvas.width / dpr, half, w: canvas.width, at: Int32Array.from(at), px: Uint32Array.from(px) };
+    if (sprites.size > 200) sprites.clear();
+    sprites.set(key, sp);
+  }
+  return sp;
 }
