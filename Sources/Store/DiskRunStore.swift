@@ -257,16 +257,43 @@ public final class DiskRunStore: RunStore {
 
     // MARK: Retention
 
+    /// Rows `enforceRetention` has walked, for the tests.
+    let retentionRowsRead = Atomic<Int>(0)
+
+    /// Runs every seal, so it must not cost in proportion to the runs kept: it reads the
+    /// totals, and only when they are over a limit the oldest rows' id, size, status and
+    /// pin, stopping once the rest fit. (It used to read and decode every row at every
+    /// seal: at 1,000 runs the store writer fell behind a busy server, and the finished
+    /// runs waiting for it held their traces in memory, hundreds of MB in the soak.)
     @discardableResult
     public func enforceRetention() throws(StoreError) -> [String] {
-        var runs = try read { db in try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY position").map(Self.snapshot(from:)) }
-        let live = traces.withLock { $0.open }
-        for index in runs.indices {
-            if let trace = live[runs[index].id] { runs[index].bytes = trace.bytes }
+        let live = traces.withLock { $0.open.mapValues(\.bytes) }
+        let victims: [String] = try read { db in
+            guard let totals = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS runs, COALESCE(SUM(bytes), 0) AS bytes FROM run")
+            else { return [] }
+            var bytes: Int = totals["bytes"]
+            if !live.isEmpty {
+                // An open trace holds more than its row says: count what it holds.
+                let marks = Array(repeating: "?", count: live.count).joined(separator: ",")
+                for row in try Row.fetchAll(db, sql: "SELECT id, bytes FROM run WHERE id IN (\(marks))",
+                                            arguments: StatementArguments(Array(live.keys))) {
+                    bytes += (live[row["id"] as String] ?? 0) - (row["bytes"] as Int)
+                }
+            }
+            var eviction = RetentionPolicy.Eviction(retention, count: totals["runs"], bytes: bytes)
+            if eviction.fits { return [] }
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, bytes, status, pinned FROM run ORDER BY position")
+            while !eviction.fits, let row = try rows.next() {
+                retentionRowsRead.add(1, ordering: .relaxed)
+                let id: String = row["id"]
+                // A run whose trace is still open is still being written (its writer has not
+                // sealed it), whatever its row says: it is not evicted under its writer.
+                let open = live[id]
+                let final = (RunStatus(rawValue: row["status"] as String) ?? .interrupted).isFinal
+                eviction.consider(id, bytes: open ?? row["bytes"], evictable: open == nil && final && !(row["pinned"] as Bool))
+            }
+            return eviction.victims
         }
-        // A run whose trace is still open is still being written (its writer has not sealed
-        // it), whatever its row says: it is not evicted under its writer.
-        let victims = retention.victims(runs).filter { live[$0] == nil }
         for id in victims { try delete(id) }
         return victims
     }

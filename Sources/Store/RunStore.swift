@@ -57,16 +57,36 @@ public struct RetentionPolicy: Sendable, Equatable {
 
     /// Which of `runs` (oldest first) to evict so that the rest fit.
     func victims(_ runs: [RunSnapshot]) -> [String] {
-        var count = runs.count
-        var bytes = runs.reduce(0) { $0 + $1.bytes }
-        var out: [String] = []
-        for run in runs where count > maxRuns || bytes > maxBytes {
-            guard run.status.isFinal, !run.pinned else { continue }
-            out.append(run.id)
-            count -= 1
-            bytes -= run.bytes
+        var eviction = Eviction(self, count: runs.count, bytes: runs.reduce(0) { $0 + $1.bytes })
+        for run in runs where !eviction.fits {
+            eviction.consider(run.id, bytes: run.bytes, evictable: run.status.isFinal && !run.pinned)
         }
-        return out
+        return eviction.victims
+    }
+
+    /// The same choice made one run at a time, oldest first, from the store's totals: a
+    /// store can stop reading its runs as soon as the rest fit (`fits`), so a seal that
+    /// evicts one run reads a few rows, not the whole table.
+    struct Eviction {
+        let policy: RetentionPolicy
+        private(set) var count: Int
+        private(set) var bytes: Int
+        private(set) var victims: [String] = []
+
+        init(_ policy: RetentionPolicy, count: Int, bytes: Int) {
+            self.policy = policy
+            self.count = count
+            self.bytes = bytes
+        }
+
+        var fits: Bool { count <= policy.maxRuns && bytes <= policy.maxBytes }
+
+        mutating func consider(_ id: String, bytes runBytes: Int, evictable: Bool) {
+            guard !fits, evictable else { return }
+            victims.append(id)
+            count -= 1
+            bytes -= runBytes
+        }
     }
 }
 
