@@ -75,43 +75,93 @@ final class SlowEvent {
 enum RecordChunks {
     static let records = 4096
     static let bytes = records * MemoryLayout<Record>.stride
-    /// Addresses of spare chunks (pointers are not Sendable; addresses are).
-    private static let spare = Mutex<[UInt]>([])
-    /// 64 spare chunks = 16 MB kept mapped at most.
-    private static let keep = 64
+    /// 64 spare chunks = 16 MB kept mapped at most; 8 (2 MB) while no run is live.
+    static let pool = ChunkPool(keep: 64, idleKeep: 8)
 
-    static func take() -> UnsafeMutablePointer<Record> {
+    static func take() -> UnsafeMutablePointer<Record> { pool.take() }
+    static func refill(to target: Int = 32) { pool.refill(to: target) }
+    static func give(_ chunk: UnsafeMutablePointer<Record>) { pool.give(chunk) }
+}
+
+/// Spare record chunks: at most `keep` kept mapped while runs come and go, `idleKeep`
+/// after `shrink` (no run is live). One process-wide pool serves the tracer; tests make
+/// their own.
+final class ChunkPool: Sendable {
+    let keep: Int
+    let idleKeep: Int
+    /// Addresses of spare chunks (pointers are not Sendable; addresses are).
+    private let spare = Mutex<[UInt]>([])
+
+    init(keep: Int, idleKeep: Int) {
+        self.keep = keep
+        self.idleKeep = min(idleKeep, keep)
+    }
+
+    deinit {
+        for address in spare.withLock({ $0 }) { munmap(UnsafeMutableRawPointer(bitPattern: address), RecordChunks.bytes) }
+    }
+
+    func take() -> UnsafeMutablePointer<Record> {
         if let address = spare.withLock({ $0.popLast() }), let chunk = UnsafeMutablePointer<Record>(bitPattern: address) {
             return chunk
         }
-        return map(populate: false)
+        return Self.map(populate: false)
     }
 
     /// A fresh chunk; with `populate`, its pages are mapped now (by the calling thread).
     private static func map(populate: Bool) -> UnsafeMutablePointer<Record> {
         let flags = MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0)
-        guard let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, flags, -1, 0), raw != MAP_FAILED else {
-            fatalError("the tracer could not map \(bytes) bytes for its records")
+        guard let raw = mmap(nil, RecordChunks.bytes, PROT_READ | PROT_WRITE, flags, -1, 0), raw != MAP_FAILED else {
+            fatalError("the tracer could not map \(RecordChunks.bytes) bytes for its records")
         }
-        return raw.bindMemory(to: Record.self, capacity: records)
+        return raw.bindMemory(to: Record.self, capacity: RecordChunks.records)
     }
 
     /// Tops the spares up to `target` chunks with their pages already mapped, so writers
     /// that need a chunk soon take one without faulting. Runs off the traced threads.
-    static func refill(to target: Int = 32) {
-        while spare.withLock({ $0.count }) < target {
-            give(map(populate: true))
+    func refill(to target: Int) {
+        while spare.withLock({ $0.count }) < min(target, keep) {
+            give(Self.map(populate: true))
         }
     }
 
-    static func give(_ chunk: UnsafeMutablePointer<Record>) {
+    func give(_ chunk: UnsafeMutablePointer<Record>) {
         let kept = spare.withLock { spare in
             guard spare.count < keep else { return false }
             spare.append(UInt(bitPattern: chunk))
             return true
         }
-        if !kept { munmap(UnsafeMutableRawPointer(chunk), bytes) }
+        if !kept { munmap(UnsafeMutableRawPointer(chunk), RecordChunks.bytes) }
     }
+
+    var count: Int { spare.withLock { $0.count } }
+
+    /// Unmaps the spares beyond `idleKeep` (called when no run is live); returns how many.
+    /// The ones kept are the most recently given back, whose pages are the likeliest mapped.
+    func shrink() -> Int {
+        let extra: [UInt] = spare.withLock { spare in
+            guard spare.count > idleKeep else { return [] }
+            let extra = Array(spare[..<(spare.count - idleKeep)])
+            spare.removeFirst(spare.count - idleKeep)
+            return extra
+        }
+        for address in extra { munmap(UnsafeMutableRawPointer(bitPattern: address), RecordChunks.bytes) }
+        return extra.count
+    }
+}
+
+/// The tracer's own memory, for the server: record chunks are mapped by the tracer, not
+/// malloc, so `malloc_trim` does not return them. Up to 64 spare chunks (16 MiB) are kept
+/// mapped while runs are live, so traced threads take no page faults; when none is live,
+/// `releaseIdle` keeps `idleSpareLimit` of them (2 MiB) and unmaps the rest.
+public enum TracerMemory {
+    public static let chunkBytes = RecordChunks.bytes
+    public static var idleSpareLimit: Int { RecordChunks.pool.idleKeep }
+    /// Spare chunks mapped now.
+    public static var spareChunks: Int { RecordChunks.pool.count }
+    /// Unmaps the spares beyond `idleSpareLimit`; returns how many were unmapped.
+    @discardableResult
+    public static func releaseIdle() -> Int { RecordChunks.pool.shrink() }
 }
 
 /// One thread's events for one recorder. Only its thread writes records (no lock);
