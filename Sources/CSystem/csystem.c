@@ -54,4 +54,18 @@ void interleave_set_thread_name(const char *name) {
 }
 
 #include <malloc.h>
+#include <stdlib.h>
 int interleave_release_free_memory(void) { return malloc_trim(0); }
+
+int interleave_configure_malloc(int arenas, int mmap_threshold) {
+    int ok = 1;
+    if (arenas > 0 && getenv("MALLOC_ARENA_MAX") == NULL) ok &= mallopt(M_ARENA_MAX, arenas) == 1;
+    if (mmap_threshold > 0 && getenv("MALLOC_MMAP_THRESHOLD_") == NULL) ok &= mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1;
+    return ok;
+}
+
+void interleave_malloc_usage(long *system_bytes, long *in_use_bytes) {
+    struct mallinfo2 info = mallinfo2();
+    *system_bytes = (long)(info.arena + info.hblkhd);
+    *in_use_bytes = (long)(info.uordblks + info.hblkhd);
+}

@@ -15,6 +15,7 @@ public final class App: Sendable {
 
     public init(http: ServerConfiguration, playground configuration: PlaygroundConfiguration = .init(),
                 publicDirectory: String?, security: SecurityConfiguration? = nil, store: any RunStore = MemoryRunStore()) {
+        Memory.configure()
         Observability.bootstrapMetrics()
         let playground = Playground(configuration: configuration, store: store)
         self.playground = playground
@@ -36,7 +37,8 @@ public final class App: Sendable {
                 route = "/metrics"
                 if request.method == "GET" || request.method == "HEAD" {
                     response = Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                                        body: .bytes(Observability.scrape(liveRuns: playground.activeCount, liveStreams: streams())))
+                                        body: .bytes(Observability.scrape(liveRuns: playground.activeCount, liveStreams: streams(),
+                                                                        heldRuns: playground.heldCount)))
                 } else {
                     response = Problem(status: 405, title: "Method not allowed", detail: "\(request.method) is not allowed on /metrics; use GET",
                                        slug: "method-not-allowed", headers: [("Allow", "GET, HEAD")]).response

@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import Prometheus
 import Synchronization
+import Tracing
 
 /// Logs and metrics: one structured log line per request and per run transition
 /// (swift-log), and Prometheus metrics (swift-metrics with swift-prometheus) at `GET /metrics`.
@@ -85,13 +86,18 @@ public enum Observability {
 
     /// The Prometheus text: the registry plus gauges read now (live runs and streams,
     /// the process's threads, fds and resident memory from /proc).
-    static func scrape(liveRuns: Int, liveStreams: Int) -> [UInt8] {
+    static func scrape(liveRuns: Int, liveStreams: Int, heldRuns: Int = 0) -> [UInt8] {
         Gauge(label: "interleave_runs_live").record(liveRuns)
+        Gauge(label: "interleave_runs_in_memory").record(heldRuns)
         Gauge(label: "interleave_streams_live").record(liveStreams)
         let process = ProcessFacts.read()
         Gauge(label: "process_threads").record(process.threads)
         Gauge(label: "process_open_fds").record(process.fds)
         Gauge(label: "process_resident_memory_bytes").record(process.rssBytes)
+        let malloc = Memory.usage()
+        Gauge(label: "process_malloc_bytes", dimensions: [("state", "held")]).record(malloc.system)
+        Gauge(label: "process_malloc_bytes", dimensions: [("state", "in_use")]).record(malloc.inUse)
+        Gauge(label: "interleave_tracer_spare_chunk_bytes").record(TracerMemory.spareChunks * TracerMemory.chunkBytes)
         return registry.emitToBuffer()
     }
 

@@ -6,6 +6,7 @@ import JSON
 import Primitives
 import Store
 import Synchronization
+import Tracing
 
 /// Settings of the playground; every field has a default.
 public struct PlaygroundConfiguration: Sendable {
@@ -64,11 +65,18 @@ public final class Playground: Sendable {
                     table.persisted.lockAndBroadcast()
                 }
                 FileHandleLog.error("store: run \(run.id): \(error)")
+            },
+            idle: {
+                // No run is live or waiting for the store: the tracer keeps a few spare
+                // chunks for the next run and unmaps the rest.
+                TracerMemory.releaseIdle()
             })
         writer.start()
     }
 
     public var activeCount: Int { active.withLock { $0.count } }
+    /// Runs held in memory: live, or ended and waiting for the store writer.
+    public var heldCount: Int { table.runs.withLock { $0.count } }
     public var uptimeSeconds: Double { Double(interleave_monotonic_ns() - startedNs) / 1e9 }
 
     /// A run this server is executing (or still writing to the store), for its live objects.

@@ -25,6 +25,7 @@ final class StoreWriter: Sendable {
     private let liveRuns: @Sendable () -> [LiveRun]
     private let persisted: @Sendable (LiveRun) -> Void
     private let failed: @Sendable (LiveRun, StoreError) -> Void
+    private let idle: @Sendable () -> Void
     private let monitor = Monitor(control: RunControl())
     private let stopping = Atomic<Bool>(false)
     private let thread = Mutex<TracedThread?>(nil)
@@ -32,12 +33,14 @@ final class StoreWriter: Sendable {
     let updates = Mutex(())
 
     init(store: any RunStore, intervalMs: Int = 50, liveRuns: @escaping @Sendable () -> [LiveRun],
-         persisted: @escaping @Sendable (LiveRun) -> Void, failed: @escaping @Sendable (LiveRun, StoreError) -> Void) {
+         persisted: @escaping @Sendable (LiveRun) -> Void, failed: @escaping @Sendable (LiveRun, StoreError) -> Void,
+         idle: @escaping @Sendable () -> Void = {}) {
         self.store = store
         self.intervalMs = intervalMs
         self.liveRuns = liveRuns
         self.persisted = persisted
         self.failed = failed
+        self.idle = idle
     }
 
     func start() {
@@ -72,7 +75,8 @@ final class StoreWriter: Sendable {
     /// evicts the oldest finished runs; a newer run sealed first (the table is unordered)
     /// would be evicted in place of an older one whose final row was not written yet.
     func pass() {
-        for run in liveRuns().sorted(by: { $0.ordinal < $1.ordinal }) {
+        let runs = liveRuns()
+        for run in runs.sorted(by: { $0.ordinal < $1.ordinal }) {
             do {
                 if try drain(run) { try seal(run) } else { continue }
                 persisted(run)
@@ -80,6 +84,10 @@ final class StoreWriter: Sendable {
                 failed(run, error)
             }
         }
+        // `idle` when no run was held at the start of the pass, or none is now.
+        if runs.isEmpty || liveRuns().isEmpty { idle() }
+        // A trim skipped because it came too soon after another is made once it may be.
+        Memory.giveBackIfPending()
     }
 
     /// Appends what the store does not have yet; true once the whole trace is in.

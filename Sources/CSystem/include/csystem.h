@@ -24,4 +24,12 @@ void interleave_set_thread_name(const char *name);
 /// Returns the heap's free pages to the system (glibc's malloc_trim, from <malloc.h>,
 /// which Swift's Glibc module does not expose).
 int interleave_release_free_memory(void);
+/// glibc malloc settings (mallopt, from <malloc.h>): at most `arenas` arenas, and blocks of
+/// `mmap_threshold` bytes or more mapped on their own (unmapped when freed). A value <= 0, or
+/// one set by the environment (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_), is left as it is.
+/// Returns 1 when every setting made was accepted.
+int interleave_configure_malloc(int arenas, int mmap_threshold);
+/// Bytes malloc holds from the system and bytes of it in use, over every arena and mapped
+/// block (mallinfo2).
+void interleave_malloc_usage(long *system_bytes, long *in_use_bytes);
 #endif
