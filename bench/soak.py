@@ -17,10 +17,19 @@ child processes and zombie children. Reported: the baseline (after a warm-up of 
 kind), the peak under load, the end (after the load stops and the server settles: runs end,
 idle connections time out), and whether the figures are flat:
 
-- at the end: threads and fds back to the baseline, RSS within 64 MiB of it, no child, no zombie;
+- at the end: threads and fds back to the baseline, RSS within 8 MiB of it, no child, no zombie.
+  8 MiB is what the server may rightly keep after serving: the tracer's idle reserve of spare
+  record chunks (2 MiB), SQLite's page cache (its default bound, 2 MiB), and a few MiB of
+  caches that fill with use and of malloc pages too fragmented to return (metrics series,
+  prepared statements, glibc's per-thread caches);
 - under load: no drift, i.e. the highest threads/fds/RSS of the last third of the samples no
-  higher than the highest of the first third plus a margin (threads +8, fds +64, RSS +64 MiB);
+  higher than the highest of the first third plus a margin (threads +8, fds +64, RSS +16 MiB);
   a leak shows as a climb that this catches even while the load hides it.
+
+Each sample also says where the memory is: from /proc/PID/smaps, malloc's heaps (`heapMiB`),
+other anonymous memory (`anonMiB`: the tracer's chunks, large blocks, stacks) and mapped files
+(`fileMiB`); from GET /metrics, the runs held in memory (`heldRuns`: live, or ended and waiting
+for the store writer), malloc's held and in-use bytes, and the tracer's spare chunks.
 
 `--markdown` writes the figures into the `## Soak` section of BENCHMARKS.md (its own marked
 block, which bench/run.py keeps when it rewrites the main table).
@@ -47,12 +56,13 @@ RUNS = [("thread-pool", {"workers": 2, "tasks": 8, "taskMs": 5}), ("race-conditi
 
 
 class Server:
-    def __init__(self, binary, directory):
+    def __init__(self, binary, directory, env=None):
         self.log = open(os.path.join(directory, "server.log"), "w")
         self.process = subprocess.Popen(
             [binary, "serve", "--port", "0", "--public-dir", os.path.join(ROOT, "Public"), "--max-runs", "6",
              "--data-dir", os.path.join(directory, "data"), "--header-timeout-ms", "2000", "--exit-on-stdin-close"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            env=dict(os.environ, **(env or {})))
         line = self.process.stdout.readline()
         if "listening" not in line:
             raise SystemExit(f"server did not start: {line!r}")
@@ -72,7 +82,55 @@ class Server:
                 if parent == pid:
                     children += 1
                     zombies += state == "Z"
-        return {"threads": threads, "fds": fds, "rssMiB": round(rss / 2**20, 1), "children": children, "zombies": zombies}
+        return {"threads": threads, "fds": fds, "rssMiB": round(rss / 2**20, 1), "children": children, "zombies": zombies,
+                **memory_parts(pid), **self.memory_metrics()}
+
+    def memory_metrics(self):
+        """The server's own account (GET /metrics): runs held in memory (live or waiting for
+        the store writer), malloc's held and in-use bytes, the tracer's spare chunks."""
+        status, body = call(self, "GET", "/metrics", timeout=10)
+        if status != 200:
+            return {}
+        wanted = {"interleave_runs_in_memory": "heldRuns", 'process_malloc_bytes{state="held"}': "mallocHeldMiB",
+                  'process_malloc_bytes{state="in_use"}': "mallocInUseMiB", "interleave_tracer_spare_chunk_bytes": "spareChunksMiB"}
+        out = {}
+        for line in body.decode(errors="replace").splitlines():
+            name, _, value = line.rpartition(" ")
+            if name in wanted:
+                number = float(value)
+                out[wanted[name]] = int(number) if wanted[name] == "heldRuns" else round(number / 2**20, 1)
+        return out
+
+
+ARENA_HEAP = 64 << 20
+
+
+def memory_parts(pid):
+    """Where the RSS is, from /proc/PID/smaps (MiB): `heapMiB` is malloc's (the main arena's
+    [heap] and the other arenas' heaps, which glibc maps as 64 MiB-aligned regions),
+    `anonMiB` other anonymous memory (the tracer's record chunks, large malloc blocks,
+    thread stacks), `fileMiB` mapped files (the binary, libraries, SQLite's shared memory)."""
+    parts = {"heapMiB": 0, "anonMiB": 0, "fileMiB": 0}
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return parts
+    kind = None
+    for line in lines:
+        head = line.split(None, 5)
+        if len(head) >= 5 and "-" in head[0] and not head[0].endswith(":"):
+            start = int(head[0].split("-")[0], 16)
+            path = head[5].strip() if len(head) > 5 else ""
+            if path.startswith("/"):
+                kind = "fileMiB"
+            elif path == "[heap]" or (not path and start % ARENA_HEAP == 0):
+                kind = "heapMiB"
+            else:
+                kind = "anonMiB"
+        elif line.startswith("Rss:") and kind:
+            parts[kind] += int(line.split()[1])
+    return {key: round(value / 1024, 1) for key, value in parts.items()}
 
 
 def state_and_parent(pid):
@@ -213,7 +271,8 @@ def reader(server, stop, tally, rng):
         time.sleep(0.01)
 
 
-MARGIN = {"threads": 8, "fds": 64, "rssMiB": 64}
+MARGIN = {"threads": 8, "fds": 64, "rssMiB": 16}
+END_RSS_MARGIN_MIB = 8
 SECTION_BEGIN, SECTION_END = "<!-- soak:begin -->", "<!-- soak:end -->"
 
 
@@ -251,12 +310,24 @@ def write_markdown(report):
         "",
         f"- requests: {counts}",
         f"- 5xx answers (other than 503 while stopping): {report['serverErrors']}; error lines in the server log: {report['logErrors']}",
-        f"- flat at the end (threads, fds back to baseline, RSS within 64 MiB, no child or zombie): **{'yes' if report['flatEnd'] else 'no'}**",
+        f"- flat at the end (threads, fds back to baseline, RSS within {END_RSS_MARGIN_MIB} MiB: the tracer's 2 MiB idle reserve, "
+        f"SQLite's 2 MiB page cache and a few MiB of caches and malloc fragments; no child or zombie): "
+        f"**{'yes' if report['flatEnd'] else 'no'}** (RSS {b['rssMiB']} → {e['rssMiB']} MiB, +{round(e['rssMiB'] - b['rssMiB'], 1)})",
         f"- no drift under load (margins: threads +{MARGIN['threads']}, fds +{MARGIN['fds']}, RSS +{MARGIN['rssMiB']} MiB): "
         f"**{'yes' if report['flatLoad'] else 'no'}**",
         f"- graceful stop after the soak: exit {report['exit']}",
         "",
         "RSS over the load phase (MiB, one sample per minute): " + " ".join(str(s["rssMiB"]) for s in report["samples"][::max(1, 60 // report['sampleSeconds'])]),
+        "",
+        "Where the memory was (MiB; heap = malloc's arenas, anon = other anonymous memory, file = the binary and libraries):",
+        "",
+        "| | RSS | heap | anon | file | malloc in use | malloc held | tracer spares (mapped) | runs held in memory |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    section += [f"| {name} | {row.get('rssMiB', '')} | {row.get('heapMiB', '')} | {row.get('anonMiB', '')} | {row.get('fileMiB', '')} | "
+                f"{row.get('mallocInUseMiB', '')} | {row.get('mallocHeldMiB', '')} | {row.get('spareChunksMiB', '')} | {row.get('heldRuns', '')} |"
+                for name, row in (("baseline", b), ("peak (each figure its own)", p), ("end", e))]
+    section += [
         "",
         SECTION_END,
     ]
@@ -277,10 +348,12 @@ def main():
     parser.add_argument("--sample-seconds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", action="store_true", help="write the figures into the Soak section of BENCHMARKS.md")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the server (e.g. MALLOC_ARENA_MAX=8, to compare)")
     args = parser.parse_args()
     date = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="interleave-soak-") as directory:
-        server = Server(args.binary, directory)
+        server = Server(args.binary, directory, env=dict(item.split("=", 1) for item in args.env))
         try:
             # Warm up: one of each run, so lazily created threads and caches exist at the baseline.
             for experiment, params in RUNS:
@@ -315,7 +388,7 @@ def main():
             time.sleep(8)
             end = server.facts()
             flat_end = (end["threads"] <= baseline["threads"] and end["fds"] <= baseline["fds"]
-                        and end["rssMiB"] <= baseline["rssMiB"] + 64 and end["children"] == 0 and end["zombies"] == 0)
+                        and end["rssMiB"] <= baseline["rssMiB"] + END_RSS_MARGIN_MIB and end["children"] == 0 and end["zombies"] == 0)
             drifted = drift(samples)
             flat_load = all(drifted[key] <= MARGIN[key] for key in MARGIN)
             print(f"requests: {json.dumps(dict(sorted(tally.counts.items())))}")
