@@ -63,15 +63,18 @@ export class EventLog {
   }
 
   matches(i) {
-    const ev = this.model.events[i];
+    const m = this.model;
     const type = this.typeSelect.value;
     const lane = this.laneSelect.value;
     const q = this.textInput.value.trim().toLowerCase();
-    if (type && ev.type !== type) return false;
-    if (lane && String(ev.lane) !== lane) return false;
+    // type and lane from the model's columns: no event object is made for them (a recorded
+    // run's events are parsed on demand, model/store.js)
+    if (type && m.typeOf(i) !== type) return false;
+    if (lane && m.laneOf(i).name !== lane) return false;
     if (q) {
       let t = this.text[i];
       if (t === undefined) {
+        const ev = m.events[i];
         // what the row shows (seq, time, lane, type, k=v fields), so "item=7" finds item 7
         t = `${ev.seq ?? i} ${formatTime(ev.ts)} ${ev.lane ?? ''} ${ev.type ?? ''} ${fieldsText(ev)}`.toLowerCase();
         this.text[i] = t;

@@ -35,7 +35,8 @@ export class LayersMixin {
       const from = lowerBound(spans, t0 - reach(lane, track, tMax) - 1, (s) => s.start);
       const to = upperBound(spans, hi, (s) => s.start);
       if (to - from <= SPANS_DIRECT_MAX) { // a few hundred: each one, exactly
-        plan.push([spans, from, to, null]);
+        const keep = raster && this.rasterSlivers(raster, spans, from, to, null, y, track, t0, tMax, X, styles);
+        plan.push(keep ? [spans, 0, keep.length, keep] : [spans, from, to, null]);
         continue;
       }
       const index = lane.spanIndex[track];
@@ -52,9 +53,42 @@ export class LayersMixin {
       let added = false;
       for (const s of lane.openSpans) if (s.track === track && s.start <= hi) { picked.push(s.i); added = true; }
       if (added) picked.sort((a, b) => a - b);
+      const keep = raster && this.rasterSlivers(raster, spans, 0, picked.length, picked, y, track, t0, tMax, X, styles);
+      if (keep) picked = keep;
       plan.push([spans, 0, picked.length, picked]);
     }
     return plan;
+  }
+
+  /**
+   * The spans [from, to) of a track (or the listed positions) narrower than 2 px go to the
+   * raster, merged per style into runs of touching pixels as paintSpans would merge them;
+   * returns the positions of the others, to paint one by one (null: the raster cannot).
+   */
+  rasterSlivers(raster, spans, from, to, positions, y, track, t0, tMax, X, styles) {
+    const keep = [];
+    const runs = [];      // x0, x1, bit …
+    const open = new Map(); // style key -> its run's place in runs
+    const keys = [];
+    for (let k = from; k < to; k++) {
+      const i = positions ? positions[k] : k;
+      const s = spans[i];
+      const end = s.end == null || s.end > tMax ? tMax : s.end;
+      if (end < t0) continue;
+      const x0 = X(s.start);
+      const w = X(end) - x0;
+      if (w >= 2 || s.depth) { keep.push(i); continue; }
+      const key = s.contended && s.contendedAt <= tMax && s.kind === 'lock-hold' ? 'lock-hold-contended' : s.kind;
+      const right = x0 + Math.max(w, 1);
+      const at = open.get(key);
+      if (at !== undefined && x0 <= runs[at + 1] + 1) { if (right > runs[at + 1]) runs[at + 1] = right; continue; }
+      let bit = keys.indexOf(key);
+      if (bit < 0) { if (keys.length >= 8) return null; bit = keys.length; keys.push(key); }
+      open.set(key, runs.length);
+      runs.push(x0, right, 1 << bit);
+    }
+    const top = y + this.g.trackY[track];
+    return raster.slivers(runs, keys, top, Math.max(2, this.g.trackH[track]), styles) ? keep : null;
   }
 
   /** The second half: the spans planSpans left to paint one by one. */
@@ -142,8 +176,9 @@ export class LayersMixin {
     const h = Math.max(2, this.g.trackH[track] - inset2 * 2);
     let style = styles[s.kind] || styles.generic;
     if (s.kind === 'lock-hold' && s.contended) style = styles['lock-hold-contended'];
-    // patterns cost a lot to rasterize and cannot be seen on a sliver: solid colour below 3 px
-    let fill = w < 3 && style.solid ? style.solid : style.fill;
+    // patterns cost a lot to rasterize and cannot be seen on a span narrower than their 8 px
+    // tile: solid colour below 6 px
+    let fill = w < 6 && style.solid ? style.solid : style.fill;
     if (style.alt && typeof s.task === 'number' && s.task % 2) fill = style.alt;
     ctx.fillStyle = fill;
     ctx.fillRect(x, top, w, h);
@@ -477,20 +512,20 @@ export class LayersMixin {
       else ctx.bezierCurveTo(xa + 12, ya, xb - 12, yb, xb, yb);
     }
     ctx.stroke();
-    if (!dense) {
+    if (!dense) { // the arrowheads: one path, one fill
+      ctx.beginPath();
       for (const f of lines) {
         const la = m.laneOf(f.a);
         const lb = m.laneOf(f.b);
-        if (!la || !lb || la === lb) continue;
+        if (!la || !lb || la === lb || la.y == null || lb.y == null) continue;
         const xb = X(ts[f.b]); const yb = lb.y + this.g.instantY;
         const dir = yb > la.y ? -1 : 1;
-        ctx.beginPath();
         ctx.moveTo(xb, yb);
         ctx.lineTo(xb - 4, yb + dir * 6);
         ctx.lineTo(xb + 3, yb + dir * 5);
         ctx.closePath();
-        ctx.fill();
       }
+      ctx.fill();
     }
   }
 
@@ -742,14 +777,13 @@ export class BinRaster {
     return v;
   }
 
-  /** One track's bins at this level over [t0, hi], in the rows [top, top + h) (css px); false: cannot (a pattern-only style). */
-  paint(index, level, top, h, t0, hi, styles) {
-    const n = index.slotKeys.length;
+  /** Colour and stripe rank of each slot (style keys by bit); false when a style has no plain colour. */
+  slotsOf(keys, styles) {
     const colors = this.slotColors ??= new Uint32Array(8);
     const ranks = this.slotRanks ??= new Int32Array(8);
     const order = (this.styleOrder ??= new Map());
-    for (let bit = 0; bit < n; bit++) {
-      const key = index.slotKeys[bit];
+    for (let bit = 0; bit < keys.length; bit++) {
+      const key = keys[bit];
       // stripes in the order the styles are listed (styles.js), the same in every lane
       if (!order.has(key)) order.set(key, Object.keys(styles).indexOf(key) >>> 0);
       ranks[bit] = order.get(key);
@@ -758,8 +792,14 @@ export class BinRaster {
       if (typeof c !== 'string') return false;
       colors[bit] = this.color(c);
     }
+    return true;
+  }
+
+  /** One track's bins at this level over [t0, hi], in the rows [top, top + h) (css px); false: cannot (a pattern-only style). */
+  paint(index, level, top, h, t0, hi, styles) {
+    if (!this.slotsOf(index.slotKeys, styles)) return false;
     const { w, bins } = level;
-    const { W, k, cols, px } = this;
+    const { W, k, cols } = this;
     cols.fill(0);
     const b0 = Math.max(0, Math.floor(t0 / w));
     const b1 = Math.min(bins.length - 1, Math.floor(hi / w));
@@ -776,10 +816,39 @@ export class BinRaster {
       for (let p = p0; p <= p1; p++) cols[p] |= v;
       any = true;
     }
-    if (!any) return true;
+    if (any) this.writeCols(top, h);
+    return true;
+  }
+
+  /**
+   * Spans narrower than 2 px, one track's worth: runs [x0, x1) in css px of the canvas with the
+   * style key of each (slots: keys by bit, at most 8), painted like the bins.
+   */
+  slivers(runs, keys, top, h, styles) {
+    if (!runs.length) return true;
+    if (!this.slotsOf(keys, styles)) return false;
+    const { W, cols, dpr, left } = this;
+    cols.fill(0);
+    for (let q = 0; q < runs.length; q += 3) {
+      let p0 = Math.floor((runs[q] - left) * dpr);
+      let p1 = Math.ceil((runs[q + 1] - left) * dpr) - 1;
+      if (p0 < 0) p0 = 0;
+      if (p1 >= W) p1 = W - 1;
+      if (p1 < p0) { if (p0 >= W) continue; p1 = p0; }
+      const bit = runs[q + 2];
+      for (let p = p0; p <= p1; p++) cols[p] |= bit;
+    }
+    this.writeCols(top, h);
+    return true;
+  }
+
+  /** The columns' styles (this.cols, bits of this.slotColors) into the rows [top, top + h). */
+  writeCols(top, h) {
+    const { W, cols, px } = this;
+    const colors = this.slotColors; const ranks = this.slotRanks;
     const r0 = Math.max(0, Math.round(top * this.dpr));
     const r1 = Math.min(this.H, Math.max(r0 + 1, Math.round((top + h) * this.dpr)));
-    if (r0 >= r1) return true;
+    if (r0 >= r1) return;
     // a column with several styles is striped across the track's height, one stripe each in
     // the order styles.js lists them (red waits among yellow contended holds stay red and yellow)
     const h2 = r1 - r0;
@@ -806,7 +875,6 @@ export class BinRaster {
     }
     if (r0 < this.y0) this.y0 = r0;
     if (r1 > this.y1) this.y1 = r1;
-    return true;
   }
 
   /** Blend an unpremultiplied colour (0xAABBGGRR) of this opacity over pixel i. */
