@@ -115,8 +115,10 @@ import Testing
         #expect(text.contains(#"interleave_http_requests_total{route="/api/runs/{id}",method="GET",status="404"}"#))
         #expect(text.contains(#"interleave_http_request_duration_seconds_bucket{route="/api/health",method="GET",le="#))
         for gauge in ["interleave_runs_live", "interleave_streams_live", "process_threads", "process_open_fds",
-                      "process_resident_memory_bytes"] {
+                      "process_resident_memory_bytes", "interleave_runs_in_memory", "interleave_tracer_spare_chunk_bytes"] {
             #expect(text.contains("\n\(gauge) ") || text.hasPrefix("\(gauge) ") || text.contains("# TYPE \(gauge) gauge"), "\(gauge)")
         }
+        #expect(text.contains(#"process_malloc_bytes{state="held"}"#))
+        #expect(text.contains(#"process_malloc_bytes{state="in_use"}"#))
     }
 }
