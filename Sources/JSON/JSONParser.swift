@@ -151,6 +151,12 @@ public struct JSONParser {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
+                if scalars.isEmpty {
+                    // No escape in it (each adds a scalar): the bytes are the string as they are.
+                    let string = String(decoding: bytes[runStart..<index], as: UTF8.self)
+                    index += 1
+                    return string
+                }
                 flushRun(self, to: index)
                 index += 1
                 return String(scalars)

@@ -16,6 +16,21 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
     }
 
+    @Test func integersAreWrittenAsTheirDecimalDigits() {
+        for value in [0, 7, -7, 10, -10, 123_456_789, Int.max, Int.min, Int.max - 1, Int.min + 1] {
+            var writer = JSONWriter()
+            writer.append("[")
+            writer.writeInt(value)
+            writer.append("]")
+            #expect(String(decoding: writer.bytes, as: UTF8.self) == "[\(value)]")
+        }
+    }
+
+    @Test func stringsWithAndWithoutEscapesParseTheSame() throws {
+        #expect(try JSONParser.parse(#"["plain","é✓😀","a\"b","\u00e9x","x\\","",",:{}"]"#)
+                == .array(["plain", "é✓😀", "a\"b", "éx", "x\\", "", ",:{}"]))
+    }
+
     @Test func deepNestingIsRefusedNotACrash() {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }
