@@ -478,6 +478,14 @@ public final class ProcessSupervisor: Sendable {
     private func sortByTimestamp(_ pending: inout [PendingEvent], sortedCount: Int) {
         let split = min(sortedCount, pending.count)
         guard pending.count - split > 0 else { return }
+        // Usually what was read is already in order and after everything waiting: then
+        // there is nothing to move.
+        var inOrder = true
+        for index in max(split, 1)..<pending.count where pending[index - 1].ts > pending[index].ts {
+            inOrder = false
+            break
+        }
+        if inOrder { return }
         var fresh = Array(pending[split...])
         if zip(fresh, fresh.dropFirst()).contains(where: { $0.ts > $1.ts }) {
             fresh = fresh.enumerated().sorted { ($0.element.ts, $0.offset) < ($1.element.ts, $1.offset) }.map(\.element)

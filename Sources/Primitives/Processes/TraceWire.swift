@@ -67,30 +67,59 @@ struct TraceWireWriter {
         return id
     }
 
+    /// What a field key is, looked up once per key.
+    private struct Key {
+        let id: UInt32
+        let envelope: Bool
+        let reference: Bool
+    }
+    private var keys: [String: Key] = [:]
+    /// The last type and lane used: a worker emits on one lane, a few types.
+    private var lastType: (string: String, id: UInt32)?
+    private var lastLane: (string: String, id: UInt32)?
+
+    private mutating func key(_ string: String) -> Key {
+        if let key = keys[string] { return key }
+        let key = Key(id: id(string), envelope: TraceWire.envelopeKeys.contains(string),
+                      reference: TraceWire.referenceKeys.contains(string))
+        keys[string] = key
+        return key
+    }
+
+    private mutating func typeID(_ string: String) -> UInt32 {
+        if let lastType, lastType.string == string { return lastType.id }
+        let id = id(string)
+        lastType = (string, id)
+        return id
+    }
+
+    private mutating func laneID(_ string: String) -> UInt32 {
+        if let lastLane, lastLane.string == string { return lastLane.id }
+        let id = id(string)
+        lastLane = (string, id)
+        return id
+    }
+
     mutating func event(ns: Int64, pid: Int32, tid: Int32, cpu: Int32, type: String, lane: String, flow: Int?,
                         fields: JSONObject) {
-        if fields.contains(where: { TraceWire.referenceKeys.contains($0.key) }) {
-            let event = TraceEvent(seq: 0, ts: ns / 1000, type: type, lane: lane, pid: pid, tid: tid, cpu: cpu,
-                                   flow: flow, fields: fields)
-            var writer = JSONWriter(capacity: 256)
-            event.write(to: &writer)
-            let start = begin(TraceWire.json)
-            bytes.append(contentsOf: writer.bytes)
-            end(start)
-            return
-        }
-        let typeID = id(type), laneID = id(lane)
         var typed = fields.count <= 3
-        if typed {
-            for (key, value) in fields {
-                switch value {
-                case .int, .bool, .null: continue
-                default: typed = false
+        var keyIDs: (UInt32, UInt32, UInt32) = (0, 0, 0)
+        for (index, (name, value)) in fields.enumerated() {
+            let info = key(name)
+            if info.reference { return json(ns: ns, pid: pid, tid: tid, cpu: cpu, type: type, lane: lane, flow: flow, fields: fields) }
+            switch value {
+            case .int, .bool, .null: if info.envelope { typed = false }
+            default: typed = false
+            }
+            if typed {
+                switch index {
+                case 0: keyIDs.0 = info.id
+                case 1: keyIDs.1 = info.id
+                default: keyIDs.2 = info.id
                 }
-                if !typed || TraceWire.envelopeKeys.contains(key) { typed = false; break }
             }
         }
-        let keyIDs = typed ? fields.map { id($0.key) } : []
+        let typeID = typeID(type), laneID = laneID(lane)
         let start = begin(TraceWire.event)
         append(ns)
         append(tid)
@@ -101,8 +130,8 @@ struct TraceWireWriter {
         append(Int64(flow ?? 0))
         if typed {
             bytes.append(UInt8(fields.count))
-            for ((_, value), key) in zip(fields, keyIDs) {
-                append(key)
+            for (index, (_, value)) in fields.enumerated() {
+                append(index == 0 ? keyIDs.0 : index == 1 ? keyIDs.1 : keyIDs.2)
                 switch value {
                 case .int(let int): bytes.append(TraceWire.int); append(Int64(int))
                 case .bool(let bool): bytes.append(TraceWire.bool); append(Int64(bool ? 1 : 0))
@@ -111,13 +140,28 @@ struct TraceWireWriter {
             }
         } else {
             bytes.append(0)
-            var writer = JSONWriter(capacity: 128)
-            for (key, value) in fields where !TraceWire.envelopeKeys.contains(key) {
-                writer.writeKey(key, first: false)
+            // The members written straight after the frame's fixed part (every key was looked
+            // up above, so `key` sends no name frame while the bytes are swapped out).
+            var writer = JSONWriter(capacity: 0)
+            swap(&writer.bytes, &bytes)
+            for (name, value) in fields where !key(name).envelope {
+                writer.writeKey(name, first: false)
                 writer.write(value)
             }
-            bytes.append(contentsOf: writer.bytes)
+            swap(&writer.bytes, &bytes)
         }
+        end(start)
+    }
+
+    /// An event whose fields name other events, as a JSON object the parent resolves.
+    private mutating func json(ns: Int64, pid: Int32, tid: Int32, cpu: Int32, type: String, lane: String, flow: Int?,
+                               fields: JSONObject) {
+        let event = TraceEvent(seq: 0, ts: ns / 1000, type: type, lane: lane, pid: pid, tid: tid, cpu: cpu,
+                               flow: flow, fields: fields)
+        var writer = JSONWriter(capacity: 256)
+        event.write(to: &writer)
+        let start = begin(TraceWire.json)
+        bytes.append(contentsOf: writer.bytes)
         end(start)
     }
 
