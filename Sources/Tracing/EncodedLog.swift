@@ -23,10 +23,19 @@ struct EncodedLog {
     /// `line` once per event with a writer positioned at the start of its line; the
     /// writer's bytes must end with exactly that line, newline included.
     mutating func append(_ body: (_ line: (_ write: (inout JSONWriter) -> Void) -> Void) -> Void) {
+        withoutActuallyEscaping(body) { body in appendLines { line, _ in body(line) } }
+    }
+
+    /// A line written straight into the log's memory: at most `capacity` bytes at the
+    /// pointer given, and `write` returns how many it wrote (the line, newline included).
+    typealias RawLine = (_ capacity: Int, _ write: (UnsafeMutablePointer<UInt8>) -> Int) -> Void
+
+    /// `append`, where `body` may also write a line in place (`raw`): no scratch buffer, no copy.
+    mutating func appendLines(_ body: (_ line: (_ write: (inout JSONWriter) -> Void) -> Void, _ raw: RawLine) -> Void) {
         var writer = JSONWriter(capacity: 0)
         swap(&writer, &scratch)
         defer { swap(&writer, &scratch) }
-        body { write in
+        body({ write in
             writer.bytes.removeAll(keepingCapacity: true)
             write(&writer)
             let length = writer.bytes.count
@@ -39,7 +48,16 @@ struct EncodedLog {
             byteCount += length
             lineEnds.append(UInt32(segment.used))
             count += 1
-        }
+        }, { capacity, write in
+            if segments.isEmpty || segments[segments.count - 1].room < capacity {
+                segments.append(EncodedSegment(capacity: max(Self.segmentBytes, capacity)))
+                segmentFirstSeq.append(count)
+            }
+            let length = segments[segments.count - 1].write(capacity: capacity, write)
+            byteCount += length
+            lineEnds.append(UInt32(segments[segments.count - 1].used))
+            count += 1
+        })
     }
 
     /// Up to `limit` lines (and about `maxBytes`, but at least one line) from `seq` on,
@@ -92,6 +110,17 @@ final class EncodedSegment: @unchecked Sendable {
         precondition(bytes.count <= room, "a line must fit its segment")
         if let source = bytes.baseAddress { (base + used).copyMemory(from: source, byteCount: bytes.count) }
         used += bytes.count
+    }
+
+    /// Writes up to `capacity` bytes (at most `room`) past `used` with `write`, which
+    /// returns how many it wrote; they become part of the segment. Under the recorder's
+    /// lock, like `append`: readers only ever look below `used`.
+    func write(capacity: Int, _ write: (UnsafeMutablePointer<UInt8>) -> Int) -> Int {
+        precondition(capacity <= room, "a line must fit its segment")
+        let length = write((base + used).bindMemory(to: UInt8.self, capacity: capacity))
+        precondition(length <= capacity, "a line overran the room it asked for")
+        used += length
+        return length
     }
 
     /// Bytes `range` (below `used` when it was handed out: written, and never rewritten).

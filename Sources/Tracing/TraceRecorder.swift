@@ -302,7 +302,7 @@ public final class TraceRecorder: @unchecked Sendable {
         var encoder = RecordEncoder(processID: processID, lastTs: state.lastTs, names: state.names, local: state.localJSON)
         let stored = state.stored
         defer { (state.lastTs, state.names) = (encoder.lastTs, encoder.names) }
-        log.append { line in
+        log.appendLines { line, raw in
             while true {
                 // Usually the same thread emitted the next event too.
                 var found: (ThreadBuffer, UnsafeMutablePointer<Record>)?
@@ -330,15 +330,27 @@ public final class TraceRecorder: @unchecked Sendable {
                         .takeRetainedValue()
                     let count = record.pointee.v1
                     for index in 0..<count {
-                        line { writer in
-                            stored.append(encoder.write(batch.events[index], seq: next + index, text: batch.text, to: &writer))
+                        let event = batch.events[index]
+                        raw(encoder.capacity(event)) { at in
+                            var line = RawLineWriter(at)
+                            stored.append(encoder.write(event, seq: next + index, text: batch.text, to: &line))
+                            return line.count(from: at)
                         }
                     }
                     buffer.advance()
                     next += count
                     continue
                 }
-                line { writer in stored.append(encoder.write(record.pointee, tid: buffer.tid, to: &writer)) }
+                if record.pointee.type == Record.slow {
+                    line { writer in stored.append(encoder.write(record.pointee, tid: buffer.tid, to: &writer)) }
+                } else {
+                    // Typed: written in place, straight into the log's memory.
+                    raw(encoder.capacity(record.pointee)) { at in
+                        var line = RawLineWriter(at)
+                        stored.append(encoder.write(typed: record.pointee, tid: buffer.tid, to: &line))
+                        return line.count(from: at)
+                    }
+                }
                 buffer.advance()
                 next += 1
             }
@@ -545,7 +557,9 @@ public final class TraceRecorder: @unchecked Sendable {
 }
 
 /// Writes records as their canonical NDJSON lines — the same bytes `TraceEvent.write`
-/// gives for the event — clamping `ts` so it never decreases.
+/// gives for the event — clamping `ts` so it never decreases. Typed records and merged
+/// events are written in place into the log (`RawLineWriter`, `capacity` bounds the line);
+/// `JSONObject` events (`SlowEvent`) through a `JSONWriter`.
 struct RecordEncoder {
     let processID: Int32
     var lastTs: Int64
@@ -554,89 +568,89 @@ struct RecordEncoder {
     /// The recorder's own names' JSON bytes (`TraceRecorder.localName`).
     let local: [[UInt8]]
 
-    /// Returns the event as it is to be stored (its ts clamped; a slow record keeps its box).
-    mutating func write(_ record: Record, tid: Int32, to writer: inout JSONWriter) -> StoredEvent {
-        let ts = max(record.ns / 1000, lastTs)
-        lastTs = ts
-        var kept = record
-        kept.nsAndCPU = ts << 16 | (record.nsAndCPU & 0xFFFF)
-        if record.type == Record.slow {
-            let slow = Unmanaged<SlowEvent>.fromOpaque(UnsafeRawPointer(bitPattern: record.v0)!).takeUnretainedValue()
-            let event = TraceEvent(seq: Int(record.seq), ts: ts, type: slow.type, lane: slow.lane, pid: slow.pid ?? processID,
-                                   tid: slow.tid, cpu: record.cpu >= 0 ? record.cpu : nil,
-                                   flow: record.flow == Record.noFlow ? nil : record.flow, fields: slow.fields)
-            event.write(to: &writer)
-            writer.bytes.append(0x0A)
-            return StoredEvent(record: kept, tid: slow.tid, pid: slow.pid ?? 0)
-        }
+    /// The envelope's and fields' fixed text, 8 integers of up to 20 characters, 3 keys'
+    /// colons and commas: a bound on a typed line besides its names.
+    private static let fixedBytes = 100 + 8 * 20 + 3 * 2
+
+    /// The longest line `record` (typed) can make; refreshes the names it needs.
+    mutating func capacity(_ record: Record) -> Int {
         let fields = record.fields
         if Int(fields.highestName(type: record.type, lane: record.lane)) >= names.count { names = NameTable.shared.json }
-        writer.append("{\"seq\":")
-        writer.writeInt(Int(record.seq))
-        writer.append(",\"ts\":")
-        writer.writeInt(Int(ts))
-        writer.append(",\"type\":")
-        writer.bytes.append(contentsOf: names[Int(record.type)])
-        writer.append(",\"lane\":")
-        writer.bytes.append(contentsOf: names[Int(record.lane)])
-        writer.append(",\"pid\":")
-        writer.writeInt(Int(processID))
-        writer.append(",\"tid\":")
-        writer.writeInt(Int(tid))
-        if record.cpu >= 0 {
-            writer.append(",\"cpu\":")
-            writer.writeInt(Int(record.cpu))
-        }
-        if record.flow != Record.noFlow {
-            writer.append(",\"flow\":")
-            writer.writeInt(record.flow)
-        }
-        writeField(fields.k0, fields.v0, to: &writer)
-        writeField(fields.k1, fields.v1, to: &writer)
-        writeField(fields.k2, fields.v2, to: &writer)
-        writer.append("}\n")
-        return StoredEvent(record: kept, tid: tid, pid: 0)
+        return Self.fixedBytes + names[Int(record.type)].count + names[Int(record.lane)].count + fieldBytes(fields)
     }
 
-    /// Writes another process's event with `seq` (its ts clamped), as `TraceEvent.write` would.
-    mutating func write(_ event: MergedEvent, seq: Int, text: [UInt8], to writer: inout JSONWriter) -> StoredEvent {
-        let ts = max(event.ts, lastTs)
-        lastTs = ts
+    /// The longest line `event` can make; refreshes the names it needs.
+    mutating func capacity(_ event: MergedEvent) -> Int {
         let fields = event.fields
         let local = event.lane & Record.localName != 0
         if Int(fields.highestName(type: event.type.id, lane: local ? 0 : event.lane)) >= names.count {
             names = NameTable.shared.json
         }
-        writer.append("{\"seq\":")
-        writer.writeInt(seq)
-        writer.append(",\"ts\":")
-        writer.writeInt(Int(ts))
-        writer.append(",\"type\":")
-        writer.bytes.append(contentsOf: names[Int(event.type.id)])
-        writer.append(",\"lane\":")
-        writer.bytes.append(contentsOf: local ? self.local[Int(event.lane & ~Record.localName)] : names[Int(event.lane)])
-        writer.append(",\"pid\":")
-        writer.writeInt(Int(event.pid))
-        writer.append(",\"tid\":")
-        writer.writeInt(Int(event.tid))
-        if event.cpu >= 0 {
-            writer.append(",\"cpu\":")
-            writer.writeInt(Int(event.cpu))
+        let lane = local ? self.local[Int(event.lane & ~Record.localName)].count : names[Int(event.lane)].count
+        return Self.fixedBytes + names[Int(event.type.id)].count + lane + fieldBytes(fields) + event.text.count
+    }
+
+    private func fieldBytes(_ fields: TraceFields) -> Int {
+        var bytes = 0
+        for (key, value) in [(fields.k0, fields.v0), (fields.k1, fields.v1), (fields.k2, fields.v2)] where key != 0 {
+            bytes += names[Int(key >> 2)].count + (key & 3 == TraceFields.kindName ? names[value].count : 0)
         }
-        if let flow = event.flow {
-            writer.append(",\"flow\":")
-            writer.writeInt(flow)
-        }
+        return bytes
+    }
+
+    /// A slow record (a `JSONObject` event): returns the event as it is to be stored (its
+    /// ts clamped; the record keeps its box).
+    mutating func write(_ record: Record, tid: Int32, to writer: inout JSONWriter) -> StoredEvent {
+        let ts = max(record.ns / 1000, lastTs)
+        lastTs = ts
+        var kept = record
+        kept.nsAndCPU = ts << 16 | (record.nsAndCPU & 0xFFFF)
+        let slow = Unmanaged<SlowEvent>.fromOpaque(UnsafeRawPointer(bitPattern: record.v0)!).takeUnretainedValue()
+        let event = TraceEvent(seq: Int(record.seq), ts: ts, type: slow.type, lane: slow.lane, pid: slow.pid ?? processID,
+                               tid: slow.tid, cpu: record.cpu >= 0 ? record.cpu : nil,
+                               flow: record.flow == Record.noFlow ? nil : record.flow, fields: slow.fields)
+        event.write(to: &writer)
+        writer.bytes.append(0x0A)
+        return StoredEvent(record: kept, tid: slow.tid, pid: slow.pid ?? 0)
+    }
+
+    /// A typed record, after `capacity(record)`: returns it as it is to be stored (ts clamped).
+    mutating func write(typed record: Record, tid: Int32, to line: inout RawLineWriter) -> StoredEvent {
+        let ts = max(record.ns / 1000, lastTs)
+        lastTs = ts
+        var kept = record
+        kept.nsAndCPU = ts << 16 | (record.nsAndCPU & 0xFFFF)
+        let fields = record.fields
+        writeEnvelope(seq: Int(record.seq), ts: ts, type: names[Int(record.type)], lane: names[Int(record.lane)],
+                      pid: processID, tid: tid, cpu: record.cpu, flow: record.flow, to: &line)
+        writeField(fields.k0, fields.v0, to: &line)
+        writeField(fields.k1, fields.v1, to: &line)
+        writeField(fields.k2, fields.v2, to: &line)
+        line.put("}\n")
+        return StoredEvent(record: kept, tid: tid, pid: 0)
+    }
+
+    /// Another process's event with `seq` (its ts clamped), after `capacity(event)`, as
+    /// `TraceEvent.write` would write it.
+    mutating func write(_ event: MergedEvent, seq: Int, text: [UInt8], to line: inout RawLineWriter) -> StoredEvent {
+        let ts = max(event.ts, lastTs)
+        lastTs = ts
+        let fields = event.fields
+        let local = event.lane & Record.localName != 0
+        let start = line.at
+        writeEnvelope(seq: seq, ts: ts, type: names[Int(event.type.id)],
+                      lane: local ? self.local[Int(event.lane & ~Record.localName)] : names[Int(event.lane)],
+                      pid: event.pid, tid: event.tid, cpu: event.cpu, flow: event.flow ?? Record.noFlow, to: &line)
         var textStart: UInt32 = 0
         if event.text.isEmpty {
-            writeField(fields.k0, fields.v0, to: &writer)
-            writeField(fields.k1, fields.v1, to: &writer)
-            writeField(fields.k2, fields.v2, to: &writer)
+            writeField(fields.k0, fields.v0, to: &line)
+            writeField(fields.k1, fields.v1, to: &line)
+            writeField(fields.k2, fields.v2, to: &line)
         } else {
-            textStart = UInt32(writer.bytes.count)
-            text.withUnsafeBufferPointer { writer.bytes.append(contentsOf: $0[event.text]) }
+            textStart = UInt32(line.at - start)
+            text.withUnsafeBufferPointer { line.put(UnsafeBufferPointer(rebasing: $0[event.text])) }
         }
-        writer.append("}\n")
+        line.put("}\n")
         // Kept with its ts (microseconds) where a record holds nanoseconds.
         let record = Record(seq: seq, ns: ts, cpu: event.cpu, type: event.type.id, lane: event.lane,
                             flow: event.flow ?? Record.noFlow, fields: event.text.isEmpty ? fields : TraceFields())
@@ -644,16 +658,90 @@ struct RecordEncoder {
     }
 
     @inline(__always)
-    private func writeField(_ key: UInt32, _ value: Int, to writer: inout JSONWriter) {
+    private func writeEnvelope(seq: Int, ts: Int64, type: [UInt8], lane: [UInt8], pid: Int32, tid: Int32, cpu: Int32,
+                               flow: Int, to line: inout RawLineWriter) {
+        line.put("{\"seq\":")
+        line.put(seq)
+        line.put(",\"ts\":")
+        line.put(Int(ts))
+        line.put(",\"type\":")
+        line.put(type)
+        line.put(",\"lane\":")
+        line.put(lane)
+        line.put(",\"pid\":")
+        line.put(Int(pid))
+        line.put(",\"tid\":")
+        line.put(Int(tid))
+        if cpu >= 0 {
+            line.put(",\"cpu\":")
+            line.put(Int(cpu))
+        }
+        if flow != Record.noFlow {
+            line.put(",\"flow\":")
+            line.put(flow)
+        }
+    }
+
+    @inline(__always)
+    private func writeField(_ key: UInt32, _ value: Int, to line: inout RawLineWriter) {
         guard key != 0 else { return }
-        writer.bytes.append(UInt8(ascii: ","))
-        writer.bytes.append(contentsOf: names[Int(key >> 2)])
-        writer.bytes.append(UInt8(ascii: ":"))
+        line.put(UInt8(ascii: ","))
+        line.put(names[Int(key >> 2)])
+        line.put(UInt8(ascii: ":"))
         switch key & 3 {
-        case TraceFields.kindInt: writer.writeInt(value)
-        case TraceFields.kindBool: writer.append(value != 0 ? "true" : "false")
-        case TraceFields.kindName: writer.bytes.append(contentsOf: names[value])
-        default: writer.append("null")
+        case TraceFields.kindInt: line.put(value)
+        case TraceFields.kindBool: line.put(value != 0 ? "true" : "false")
+        case TraceFields.kindName: line.put(names[value])
+        default: line.put("null")
+        }
+    }
+}
+
+/// Writes a line's bytes straight into memory the caller has reserved (the encoded
+/// log's segment): plain stores, no capacity checks — `RecordEncoder.capacity` bounds it.
+struct RawLineWriter {
+    private(set) var at: UnsafeMutablePointer<UInt8>
+
+    @inline(__always) init(_ at: UnsafeMutablePointer<UInt8>) { self.at = at }
+
+    func count(from start: UnsafeMutablePointer<UInt8>) -> Int { at - start }
+
+    @inline(__always) mutating func put(_ byte: UInt8) {
+        at.pointee = byte
+        at += 1
+    }
+
+    @inline(__always) mutating func put(_ text: StaticString) {
+        at.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
+        at += text.utf8CodeUnitCount
+    }
+
+    @inline(__always) mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let base = bytes.baseAddress else { return }
+        at.update(from: base, count: bytes.count)
+        at += bytes.count
+    }
+
+    @inline(__always) mutating func put(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { put($0) }
+    }
+
+    /// Decimal digits (and a sign): at most 20 bytes.
+    @inline(__always) mutating func put(_ value: Int) {
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var start = 24
+            repeat {
+                start -= 1
+                buffer[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 {
+                start -= 1
+                buffer[start] = UInt8(ascii: "-")
+            }
+            put(UnsafeBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[start...]))
         }
     }
 }

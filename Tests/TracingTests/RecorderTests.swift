@@ -199,6 +199,24 @@ import Foundation
         #expect(lines[0].replacingOccurrences(of: #""seq":0"#, with: #""seq":1"#).split(separator: ",").dropFirst(2)
                 == lines[1].split(separator: ",").dropFirst(2))
     }
+
+    /// Typed lines are written in place into the log, in room reserved from their names'
+    /// lengths: long, escaped names and extreme integers still make exactly the line their
+    /// decoded value encodes to.
+    @Test func typedLinesWithLongNamesAndExtremeIntegersAreTheirValuesLines() {
+        let recorder = TraceRecorder()
+        let long = TraceName(String(repeating: "é\"\\\u{01}", count: 3_000))
+        let type = TraceName("t" + String(repeating: "x", count: 5_000))
+        for flow in [Int.min + 1, -1, 0, Int.max] {
+            recorder.emit(type, lane: long, flow: flow,
+                          TraceFields(long, .name(long), TraceName("min"), .int(Int.min), TraceName("max"), .int(Int.max)))
+            recorder.emit(TraceName("b"), lane: TraceName("l"), TraceFields(TraceName("n"), .null, long, .bool(false)))
+        }
+        let events = recorder.events
+        #expect(events.count == 8)
+        #expect(recorder.readEncoded(from: 0, limit: 100, maxBytes: .max).bytes == EventEncoding.ndjson.encode(events))
+        #expect(events[0].fields["min"] == .int(Int.min) && events[0].flow == Int.min + 1 && events[6].flow == Int.max)
+    }
 }
 
 /// A one-shot handshake between two threads (no sleeps).
