@@ -6,12 +6,13 @@ The traces are fixed (every event type, odd lines, a generated run with a fixed 
 are deterministic. The worker reads them from a Blob URL in batches of a few kilobytes, so lines
 split across batches and chunk boundaries are covered too."""
 import json
+import os
 
 from selenium.webdriver.support.ui import WebDriverWait
 
 import trace_gen
 from test_viewer import EVERY_TYPE, body, wait_all_drawn, wait_status
-from viewer_support import console_errors
+from viewer_support import ARTIFACTS, console_errors
 
 COMPARE = """
 const done = arguments[arguments.length - 1];
@@ -135,4 +136,12 @@ def test_a_finished_run_opens_through_the_worker(server, driver):
     # the same events, but for ts, which the model keeps non-decreasing
     strip = lambda e: {k: v for k, v in e.items() if k != "ts"}  # noqa: E731
     assert [strip(e) for e in got["events"]] == [strip(e) for e in events]
+    # the NDJSON export is the run's lines as the server sent them
+    ndjson = os.path.join(ARTIFACTS, "downloads", f"interleave-{run['id']}.ndjson")
+    if os.path.exists(ndjson):
+        os.remove(ndjson)
+    driver.execute_script("document.getElementById('export-ndjson').click()")
+    WebDriverWait(driver, 20).until(lambda d: os.path.exists(ndjson) and os.path.getsize(ndjson) > 0)
+    with open(ndjson) as f:
+        assert [json.loads(line) for line in f if line.strip()] == events
     assert console_errors(driver) == []
