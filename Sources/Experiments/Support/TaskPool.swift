@@ -1,3 +1,5 @@
+import CSystem
+import Glibc
 import JSON
 import Primitives
 import Synchronization
@@ -7,11 +9,23 @@ import Tracing
 /// `ThreadPoolExecutor` with its futures and done-callbacks — traced as
 /// `task.submit` → `task.start` (same `flow`) → `task.end` → `task.callback`.
 ///
-/// Wake-ups are targeted, not broadcast: a submit wakes one idle worker only when no
-/// woken worker is already on its way (busy workers take the next task themselves
-/// when they finish one), and a completion wakes only the lanes waiting for that
-/// future, or for the pool to drain. So a stream of short tasks costs no futex
-/// wake-ups at all while every worker is busy.
+/// Wake-ups are targeted, not broadcast, and avoided where a thread is already looking:
+/// - a worker that finishes a task takes the next one itself, under one short lock;
+/// - a worker that finds the queue empty first looks again for a few microseconds
+///   (yielding its CPU between looks) before it sleeps — the *spinning* worker. While one
+///   spins, a submit wakes nobody: the spinner takes the task. (Not in a run with a
+///   controlled schedule: there a waiting worker parks with the schedule at once.)
+/// - otherwise a submit wakes one sleeping worker, only when no woken worker is already
+///   on its way; and a worker that got a task by spinning or by being woken wakes the next
+///   sleeper if more tasks are queued, so queued tasks never wait while a worker sleeps;
+/// - a completion wakes only the lanes waiting for that future, or for the pool to drain.
+///
+/// Tasks are taken one at a time, as Python's workers do — except by a worker whose last
+/// task ran for less than `shortTaskNs`: it takes up to half of the queue (at most
+/// `batchMax`) under one lock and runs them in order, so a stream of near no-op tasks
+/// costs a lock hand-off per batch, not per task. A task longer than that ends the
+/// batching at once, so the lesson's long tasks still spread over the workers exactly as
+/// before. Each task is still traced on its own: submit → start (same flow) → end.
 public final class TaskPool: Sendable {
     public typealias Work = @Sendable (Lane) throws -> JSONValue
 
@@ -21,13 +35,46 @@ public final class TaskPool: Sendable {
     }
 
     private struct State {
-        var queue: [Pending] = []
+        /// Taken slots are moved out (nil), so taking releases nothing under the lock.
+        var queue: [Pending?] = []
         var head = 0
         var shuttingDown = false
-        /// Workers waiting in `taskMonitor` for a task, and signals sent to them not yet
-        /// consumed: a submit signals only when `idle > wakes`.
+        /// Workers asleep in `taskMonitor`, and signals sent to them not yet consumed:
+        /// a submit signals only when `idle > wakes` and nobody spins.
         var idle = 0
         var wakes = 0
+        /// Workers looking for a task before they sleep (at most one at a time).
+        var spinning = 0
+
+        var queued: Int { queue.count - head }
+
+        mutating func pop() -> Pending? {
+            guard head < queue.count else { return nil }
+            let next = queue[head].take()
+            head += 1
+            // Drop the taken (empty) slots now and then, so a long run does not keep them all.
+            if head >= 1024 && head * 2 >= queue.count {
+                queue.removeFirst(head)
+                head = 0
+            }
+            return next
+        }
+
+        /// Up to `limit` tasks, in queue order, into `batch`.
+        mutating func pop(upTo limit: Int, into batch: inout [Pending]) {
+            for _ in 0..<min(limit, queued) {
+                guard let next = pop() else { return }
+                batch.append(next)
+            }
+        }
+
+        /// After a take by a worker that was spinning or just woken: whether it should
+        /// wake a sleeper for the tasks still queued (no one else is looking).
+        mutating func shouldWakeNext() -> Bool {
+            guard queued > 0, spinning == 0, idle > wakes else { return false }
+            wakes += 1
+            return true
+        }
     }
 
     private let context: RunContext
@@ -36,10 +83,19 @@ public final class TaskPool: Sendable {
     /// Lanes waiting for a result or for `shutdown(wait: true)` wait here.
     private let doneMonitor: Monitor
     private let state = Mutex(State())
+    /// Tasks queued and not yet taken, readable without the lock (what a spinner polls).
+    private let available = Atomic<Int>(0)
     /// Tasks submitted and not yet completed (their callbacks run).
     private let unfinished = Atomic<Int>(0)
     /// Lanes waiting in `shutdown(wait: true)` for `unfinished` to reach 0.
     private let drainWaiters = Atomic<Int>(0)
+    /// Looks a spinning worker takes (each after a sched_yield) before it sleeps; 0 in a
+    /// controlled run.
+    private let spinLooks: Int
+    /// A task that ran for less than this lets its worker take a batch next time.
+    static let shortTaskNs: UInt64 = 50_000
+    static let batchMax = 16
+    private let batching: Bool
     public let workerLanes: [String]
 
     /// Starts `workers` threads named `\(prefix)-1` … on their own lanes.
@@ -47,6 +103,9 @@ public final class TaskPool: Sendable {
         self.context = context
         self.taskMonitor = Monitor(control: context.control)
         self.doneMonitor = Monitor(control: context.control)
+        // A controlled schedule replays the same trace: no timing-dependent spinning or batching.
+        self.spinLooks = context.control.schedule == nil ? 64 : 0
+        self.batching = context.control.schedule == nil
         self.workerLanes = (1...max(workers, 1)).map { "\(prefix)-\($0)" }
         for name in workerLanes {
             context.spawn(name) { [self] lane in try workLoop(lane) }
@@ -63,7 +122,8 @@ public final class TaskPool: Sendable {
         lane.emit(TaskNames.submit, flow: flow, TraceFields(TaskNames.task, .int(task)))
         let wake = state.withLock { state in
             state.queue.append(Pending(future: future, work: work))
-            guard state.idle > state.wakes else { return false }
+            available.add(1, ordering: .releasing)
+            guard state.spinning == 0, state.idle > state.wakes else { return false }
             state.wakes += 1
             return true
         }
@@ -88,27 +148,65 @@ public final class TaskPool: Sendable {
         lane.emit("io.end", ["op": "shutdown(wait=True)"])
     }
 
-    /// The next task for a worker, waiting while the queue is empty; nil once the
-    /// pool shuts down with nothing left.
-    private func take() throws(RunInterrupted) -> Pending? {
-        try taskMonitor.withLock { () throws(RunInterrupted) -> Pending? in
-            while true {
-                let (next, stop): (Pending?, Bool) = state.withLock { state in
-                    if state.head < state.queue.count {
-                        let next = state.queue[state.head]
-                        state.head += 1
-                        // Let go of finished entries now and then, so a long run does not keep them all.
-                        if state.head >= 1024 && state.head * 2 >= state.queue.count {
-                            state.queue.removeFirst(state.head)
-                            state.head = 0
-                        }
-                        return (next, false)
-                    }
-                    if state.shuttingDown { return (nil, true) }
-                    state.idle += 1
-                    return (nil, false)
+    /// The next task for a worker (with `batch`, after a short task: up to half of the
+    /// queue, into `batch`): taken at once if one is queued, else after spinning, else
+    /// after sleeping; nil once the pool shuts down with nothing left.
+    private func take(batch: inout [Pending], short: Bool) throws(RunInterrupted) -> Pending? {
+        // The common case while tasks stream in: one short lock, no monitor.
+        let (next, spin): (Pending?, Bool) = state.withLock { state in
+            if let next = state.pop() {
+                if short, state.queued > 1 {
+                    state.pop(upTo: min(Self.batchMax - 1, state.queued / 2), into: &batch)
                 }
-                if let next { return next }
+                available.subtract(1 + batch.count, ordering: .relaxed)
+                return (next, false)
+            }
+            guard !state.shuttingDown, spinLooks > 0, state.spinning == 0 else { return (nil, false) }
+            state.spinning += 1
+            return (nil, true)
+        }
+        if let next { return next }
+        if spin, let next = try spinForTask() { return next }
+        return try sleepForTask()
+    }
+
+    /// Looks for a task a few times, yielding the CPU in between, while counted as the
+    /// spinning worker; nil (no longer spinning) if none came.
+    private func spinForTask() throws(RunInterrupted) -> Pending? {
+        for _ in 0..<spinLooks {
+            sched_yield()
+            if available.load(ordering: .acquiring) > 0 { break }
+        }
+        let (next, wakeNext): (Pending?, Bool) = state.withLock { state in
+            state.spinning -= 1
+            guard let next = state.pop() else { return (nil, false) }
+            available.subtract(1, ordering: .relaxed)
+            return (next, state.shouldWakeNext())
+        }
+        if wakeNext { taskMonitor.withLock { taskMonitor.signal() } }
+        try context.control.check()
+        return next
+    }
+
+    /// Sleeps in `taskMonitor` until a task is queued (or the pool shuts down).
+    private func sleepForTask() throws(RunInterrupted) -> Pending? {
+        try taskMonitor.withLock { () throws(RunInterrupted) -> Pending? in
+            var woken = false
+            while true {
+                let (next, stop, wakeNext): (Pending?, Bool, Bool) = state.withLock { state in
+                    if let next = state.pop() {
+                        available.subtract(1, ordering: .relaxed)
+                        return (next, false, woken && state.shouldWakeNext())
+                    }
+                    if state.shuttingDown { return (nil, true, false) }
+                    state.idle += 1
+                    return (nil, false, false)
+                }
+                if let next {
+                    // The monitor's lock is held: signal directly.
+                    if wakeNext { taskMonitor.signal() }
+                    return next
+                }
                 if stop { return nil }
                 defer {
                     state.withLock { state in
@@ -117,37 +215,76 @@ public final class TaskPool: Sendable {
                     }
                 }
                 try taskMonitor.wait()
+                woken = true
             }
         }
     }
 
     private func workLoop(_ lane: Lane) throws {
-        while let next = try take() {
-            let future = next.future
-            lane.emit(TaskNames.start, flow: future.flow, TraceFields(TaskNames.task, .int(future.task)))
-            let result: Result<JSONValue, any Error>
-            do { result = .success(try next.work(lane)) } catch { result = .failure(error) }
-            if case .failure(let error as RunInterrupted) = result { throw error }
-            switch result {
-            // The fast path for results it can hold inline; anything else as an object.
-            case .success(.int(let value)):
-                lane.emit(TaskNames.end, TraceFields(TaskNames.task, .int(future.task), TaskNames.result, .int(value)))
-            case .success(.bool(let value)):
-                lane.emit(TaskNames.end, TraceFields(TaskNames.task, .int(future.task), TaskNames.result, .bool(value)))
-            case .success(.null):
-                lane.emit(TaskNames.end, TraceFields(TaskNames.task, .int(future.task), TaskNames.result, .null))
-            default:
-                var end: JSONObject = ["task": .int(future.task)]
-                if case .success(let value) = result { end["result"] = value }
-                if case .failure(let error) = result { end["error"] = .string("\(error)") }
-                lane.emit("task.end", end)
+        var batch: [Pending] = []
+        batch.reserveCapacity(Self.batchMax)
+        var taken = 0
+        var short = false
+        while true {
+            let next: Pending
+            if taken < batch.count {
+                next = batch[taken]
+                taken += 1
+            } else {
+                batch.removeAll(keepingCapacity: true)
+                taken = 0
+                guard let first = try take(batch: &batch, short: short) else { return }
+                next = first
             }
-            future.complete(result, on: lane)
-            // The last task done wakes whoever waits in shutdown(wait: true), and only them.
-            if unfinished.subtract(1, ordering: .sequentiallyConsistent).newValue == 0,
-               drainWaiters.load(ordering: .sequentiallyConsistent) > 0 {
-                doneMonitor.lockAndBroadcast()
+            let began = interleave_clock_ns()
+            try run(next, on: lane)
+            short = batching && interleave_clock_ns() &- began < Self.shortTaskNs
+            if !short, taken < batch.count {
+                // A long task: hand the rest of the batch back to the queue's front, so an
+                // idle worker can take them, as if they had never been taken.
+                giveBack(batch[taken...])
+                batch.removeAll(keepingCapacity: true)
+                taken = 0
             }
+        }
+    }
+
+    /// Puts taken tasks back at the front of the queue, in order, and wakes a sleeper for
+    /// them if nobody is looking.
+    private func giveBack(_ tasks: ArraySlice<Pending>) {
+        let wake = state.withLock { state in
+            state.queue.insert(contentsOf: tasks.map(Optional.some), at: state.head)
+            available.add(tasks.count, ordering: .releasing)
+            return state.shouldWakeNext()
+        }
+        if wake { taskMonitor.withLock { taskMonitor.signal() } }
+    }
+
+    private func run(_ next: Pending, on lane: Lane) throws {
+        let future = next.future
+        lane.emit(TaskNames.start, flow: future.flow, TraceFields(TaskNames.task, .int(future.task)))
+        let result: Result<JSONValue, any Error>
+        do { result = .success(try next.work(lane)) } catch { result = .failure(error) }
+        if case .failure(let error as RunInterrupted) = result { throw error }
+        switch result {
+        // The fast path for results it can hold inline; anything else as an object.
+        case .success(.int(let value)):
+            lane.emit(TaskNames.end, TraceFields(TaskNames.task, .int(future.task), TaskNames.result, .int(value)))
+        case .success(.bool(let value)):
+            lane.emit(TaskNames.end, TraceFields(TaskNames.task, .int(future.task), TaskNames.result, .bool(value)))
+        case .success(.null):
+            lane.emit(TaskNames.end, TraceFields(TaskNames.task, .int(future.task), TaskNames.result, .null))
+        default:
+            var end: JSONObject = ["task": .int(future.task)]
+            if case .success(let value) = result { end["result"] = value }
+            if case .failure(let error) = result { end["error"] = .string("\(error)") }
+            lane.emit("task.end", end)
+        }
+        future.complete(result, on: lane)
+        // The last task done wakes whoever waits in shutdown(wait: true), and only them.
+        if unfinished.subtract(1, ordering: .sequentiallyConsistent).newValue == 0,
+           drainWaiters.load(ordering: .sequentiallyConsistent) > 0 {
+            doneMonitor.lockAndBroadcast()
         }
     }
 }
@@ -156,6 +293,7 @@ public final class TaskPool: Sendable {
 enum TaskNames {
     static let submit = TraceName("task.submit"), start = TraceName("task.start"), end = TraceName("task.end")
     static let callback = TraceName("task.callback"), task = TraceName("task"), result = TraceName("result")
+    static let ioBegin = TraceName("io.begin"), ioEnd = TraceName("io.end"), op = TraceName("op")
 }
 
 /// The result of a submitted task, as `concurrent.futures.Future`.
@@ -195,13 +333,13 @@ public final class TaskFuture: Sendable {
     /// then returns its value or rethrows its error.
     public func result(on lane: Lane) throws -> JSONValue {
         if let done = state.withLock({ $0.result }) { return try done.get() }
-        lane.emit("io.begin", ["op": "result", "task": .int(task)])
+        lane.emit(TaskNames.ioBegin, TraceFields(TaskNames.op, .name(TaskNames.result), TaskNames.task, .int(task)))
         try monitor.withLock { () throws(RunInterrupted) in
             waiters.add(1, ordering: .sequentiallyConsistent)
             defer { waiters.subtract(1, ordering: .sequentiallyConsistent) }
             _ = try monitor.wait(until: { isDone })
         }
-        lane.emit("io.end", ["op": "result", "task": .int(task)])
+        lane.emit(TaskNames.ioEnd, TraceFields(TaskNames.op, .name(TaskNames.result), TaskNames.task, .int(task)))
         return try state.withLock { $0.result! }.get()
     }
 
