@@ -15,7 +15,8 @@ extension Experiment {
         lesson: """
             A pool keeps W threads alive and hands them tasks: each task.submit arrow lands on \
             whichever worker is free, so worker lanes fill left to right and never more than W \
-            tasks run at once. With submit, every task is handed over at once and results are \
+            tasks run at once. Task i sleeps its time and returns i × i; main prints each result \
+            (log "result" with the task and its value), in submit order. With submit, every task is handed over at once and results are \
             collected after shutdown(wait=True); with map, results come back in input order even \
             when later tasks finish first; with sync (同步发布), the main lane waits for each \
             result before submitting the next, so only one worker is ever busy and the run takes \
@@ -42,6 +43,19 @@ extension Experiment {
         ],
         body: runThreadPool
     )
+}
+
+/// Names of main's per-result print, interned once for the tracer's fast path.
+private enum PoolNames {
+    static let log = TraceName("log"), message = TraceName("message")
+    static let result = TraceName("result"), mapYielded = TraceName("map yielded"), task = TraceName("task")
+}
+
+/// Python's `print("result", i, future.result())`: `log {message, task, result}` on the
+/// fast path — a fixed message and two integers, no string built per result.
+private func printResult(_ main: Lane, _ message: TraceName, task: Int, _ value: JSONValue) {
+    main.emit(PoolNames.log, TraceFields(PoolNames.message, .name(message), PoolNames.task, .int(task),
+                                         PoolNames.result, value.intValue.map(TraceValue.int) ?? .null))
 }
 
 /// Task durations from a small seeded generator, so a run can be repeated exactly.
@@ -86,7 +100,8 @@ private func runThreadPool(_ run: RunContext) throws -> JSONObject {
                 // A 0 ms task is a no-op, as in Python's benchmark: no sleep, no io.begin/io.end.
                 try run.sleep(ms: durations[index], on: lane)
             }
-            return .string("task \(index) done by \(lane.name) in \(durations[index]) ms")
+            // An integer result travels on the tracer's fast path (task.end {task, result}).
+            return .int(index * index)
         }
     }
 
@@ -97,14 +112,14 @@ private func runThreadPool(_ run: RunContext) throws -> JSONObject {
         for index in 0..<tasks {
             let future = pool.submit(task: index, from: main, work(index))
             results.append(try future.result(on: main))
-            main.log("result \(index): \(results.last!.stringValue ?? "")")
+            printResult(main, PoolNames.result, task: index, results.last!)
         }
         try pool.shutdown(wait: true, on: main)
     case "map":
         let futures = (0..<tasks).map { pool.submit(task: $0, from: main, work($0)) }
         for future in futures {
             results.append(try future.result(on: main))
-            main.log("map yielded result \(future.task): \(results.last!.stringValue ?? "")")
+            printResult(main, PoolNames.mapYielded, task: future.task, results.last!)
         }
         try pool.shutdown(wait: true, on: main)
     default:
@@ -113,7 +128,7 @@ private func runThreadPool(_ run: RunContext) throws -> JSONObject {
         main.log("shutdown(wait=True) returned: all \(tasks) tasks are done")
         for future in futures {
             results.append(try future.result(on: main))
-            main.log("result \(future.task): \(results.last!.stringValue ?? "")")
+            printResult(main, PoolNames.result, task: future.task, results.last!)
         }
     }
     let wallMs = Double(run.recorder.elapsedMicros - startUs) / 1000
@@ -151,11 +166,11 @@ private func runThreadPool(_ run: RunContext) throws -> JSONObject {
     case _ where tasks == 0:
         "No tasks were submitted: the \(workers) workers had nothing to run."
     case _ where totalMs == 0:
-        "\(workers) worker threads ran \(tasks) tasks of 0 ms in \(format(wallMs)) ms on \(distinct) distinct threads: no work to overlap, so no speedup to measure\(lockText)."
+        "\(workers) worker threads ran \(tasks) tasks of 0 ms in \(format(wallMs)) ms on \(distinct) distinct thread\(distinct == 1 ? "" : "s"): no work to overlap, so no speedup to measure\(lockText)."
     case "sync":
         "Synchronous publishing ran \(tasks) tasks one at a time in \(Int(wallMs)) ms: \(workers) workers but a speedup of only \(format(rounded))×\(lockText)."
     default:
-        "\(workers) worker threads ran \(tasks) tasks (\(totalMs) ms of work) in \(Int(wallMs)) ms: \(pace), on \(distinct) distinct threads\(lockText)."
+        "\(workers) worker threads ran \(tasks) tasks (\(totalMs) ms of work) in \(Int(wallMs)) ms: \(pace), on \(distinct) distinct thread\(distinct == 1 ? "" : "s")\(lockText)."
     }
     summary["verdict"] = .string(verdict)
     return summary

@@ -36,10 +36,49 @@ import Tracing
     @Test func mapReturnsResultsInInputOrderEvenWhenTheyFinishOutOfOrder() throws {
         // jitter makes later tasks finish first; map must still yield them in input order.
         let (outcome, events) = try run(["workers": 4, "tasks": 8, "taskMs": 20, "mode": "map", "jitterPct": 90, "seed": 7])
-        let results = outcome.summary["results"]!.arrayValue!.compactMap(\.stringValue)
-        #expect(results.map { $0.split(separator: " ")[1] } == (0..<8).map { Substring(String($0)) })
+        // Task i returns i × i: distinct values, so their order is the order they were yielded.
+        let results = outcome.summary["results"]!.arrayValue!.compactMap(\.intValue)
+        #expect(results == (0..<8).map { $0 * $0 })
         let completion = events.filter { $0.type == "task.end" }.compactMap { $0.fields["task"]?.intValue }
         #expect(completion != Array(0..<8), "durations should make completion order differ from input order")
+    }
+
+    /// The bench's shape, smaller: no-op tasks are taken in batches, but every task is
+    /// still traced on its own — submit → start (same flow) → end with its result, one task
+    /// at a time per worker lane — and main prints every result in submit order.
+    @Test(arguments: ["submit", "map"])
+    func shortTasksInBatchesAreEachTracedOnTheirOwn(mode: String) throws {
+        let tasks = 2000
+        let (outcome, events) = try run(["workers": 4, "tasks": .int(tasks), "taskMs": 0, "jitterPct": 0,
+                                         "mode": .string(mode)])
+        #expect(outcome.status == .completed)
+        let submits = events.of("task.submit"), starts = events.of("task.start"), ends = events.of("task.end")
+        #expect(submits.compactMap { $0.int("task") } == Array(0..<tasks))
+        #expect(Set(starts.compactMap { $0.int("task") }) == Set(0..<tasks) && starts.count == tasks)
+        #expect(Set(ends.compactMap { $0.int("task") }) == Set(0..<tasks) && ends.count == tasks)
+        let flows = Dictionary(uniqueKeysWithValues: submits.map { ($0.int("task")!, $0.flow) })
+        for start in starts { #expect(start.flow != nil && start.flow == flows[start.int("task")!]) }
+        // On each worker lane, a task ends (with i × i) before the next one starts.
+        var running: [String: Int] = [:]
+        for event in events where event.type == "task.start" || event.type == "task.end" {
+            let task = event.int("task")!
+            if event.type == "task.start" {
+                #expect(running[event.lane] == nil, "\(event.lane) started task \(task) inside another")
+                running[event.lane] = task
+            } else {
+                #expect(running[event.lane] == task)
+                #expect(event.int("result") == task * task)
+                running[event.lane] = nil
+            }
+        }
+        // main prints each result, in submit order, with its value.
+        let printed = events.of("log").filter { $0.lane == "main" && $0.int("task") != nil }
+        #expect(printed.compactMap { $0.int("task") } == Array(0..<tasks))
+        #expect(printed.allSatisfy { $0.int("result") == $0.int("task")! * $0.int("task")! })
+        #expect(printed.allSatisfy { $0.string("message") == (mode == "map" ? "map yielded" : "result") })
+        #expect(outcome.summary["results"]?.arrayValue?.compactMap(\.intValue) == (0..<tasks).map { $0 * $0 })
+        #expect(outcome.summary["distinctThreads"]?.intValue == Set(starts.map(\.tid)).count)
+        #expect(events.everyLaneEnded)
     }
 
     @Test func traceIsGaplessOrderedAndEndsWithRunEnd() throws {
