@@ -188,6 +188,9 @@ private struct Core {
     var watched: [Watched] = []
     var byThread: [Int64: Int] = [:]
     var reasons: [String: String] = [:]
+    /// The lane whose reason was last cleared (none since): its next non-wait event
+    /// needs no lookup.
+    var clearedLane: String?
     var windows: [Window] = []
     var previousPassStartNs: UInt64 = 0
     var passCount = 0
@@ -210,17 +213,25 @@ private struct Core {
             let (events, _) = recorder.read(from: nextSeq, limit: 2048)
             if events.isEmpty { return }
             nextSeq = events.last!.seq + 1
-            for event in events { look(at: event) }
+            // By index: each event is read in place, not copied.
+            for index in events.indices { look(at: events[index]) }
         }
     }
 
     mutating func look(at event: TraceEvent) {
+        let kind = Self.kind(of: event.type)
+        if kind == .other {
+            // Most events (task.*, log, …) neither start nor end a lane nor wait: only
+            // whatever reason their lane had ends.
+            clearReason(of: event.lane)
+            return
+        }
         switch event.type {
         case "sched.state":
             return
         case "lane.start":
-            let kind = event.fields["kind"]?.stringValue ?? "thread"
-            if kind == "main" || kind == "thread" || kind == "process" {
+            let laneKind = event.fields["kind"]?.stringValue ?? "thread"
+            if laneKind == "main" || laneKind == "thread" || laneKind == "process" {
                 watch(lane: event.lane, pid: event.pid, tid: event.tid)
             }
         case "process.spawn":
@@ -240,7 +251,40 @@ private struct Core {
         }
         // The lane's own trace says what it waits for; the thread emits nothing while it
         // waits, so its next event ends the wait.
-        if let reason = Self.waitReason(event) { reasons[event.lane] = reason } else { reasons[event.lane] = nil }
+        if kind == .wait, let reason = Self.waitReason(event) {
+            reasons[event.lane] = reason
+            if clearedLane == event.lane { clearedLane = nil }
+        } else {
+            clearReason(of: event.lane)
+        }
+    }
+
+    /// The lane's last event waits for nothing.
+    mutating func clearReason(of lane: String) {
+        // Most events wait for nothing, and often follow one of the same lane that did
+        // not either: then there is nothing to clear and no lookup to make.
+        guard !reasons.isEmpty, clearedLane != lane else { return }
+        reasons[lane] = nil
+        clearedLane = lane
+    }
+
+    enum Kind { case other, lane, wait }
+
+    /// Which of `look`'s cases an event type can be, from its first byte and length
+    /// alone (no string comparison for the common types), so most events skip them.
+    static func kind(of type: String) -> Kind {
+        let utf8 = type.utf8
+        switch (utf8.first, utf8.count) {
+        case (UInt8(ascii: "l"), 9), (UInt8(ascii: "e"), 10), (UInt8(ascii: "s"), 8), (UInt8(ascii: "c"), 9),
+             (UInt8(ascii: "b"), 12), (UInt8(ascii: "q"), 10), (UInt8(ascii: "q"), 11), (UInt8(ascii: "g"), 8),
+             (UInt8(ascii: "i"), 8):
+            return .wait  // lock.wait, event.wait, sem.wait, cond.wait, barrier.wait, queue.full/empty, gil.wait, io.begin
+        case (UInt8(ascii: "s"), 11), (UInt8(ascii: "l"), 10), (UInt8(ascii: "l"), 8), (UInt8(ascii: "p"), 13),
+             (UInt8(ascii: "p"), 12):
+            return .lane  // sched.state, lane.start, lane.end, process.spawn, process.exit
+        default:
+            return .other
+        }
     }
 
     static func waitReason(_ event: TraceEvent) -> String? {
