@@ -132,7 +132,9 @@ private func runThreadPool(_ run: RunContext) throws -> JSONObject {
         }
     }
     let wallMs = Double(run.recorder.elapsedMicros - startUs) / 1000
-    poolInsights(run, workers: workers, tasks: tasks, mode: mode)
+    // One pass over the trace for the tasks' starts (a run may hold 40,000 events).
+    let starts = run.recorder.events.filter { $0.type == "task.start" }
+    poolInsights(run, starts: starts, workers: workers, mode: mode)
     let totalMs = durations.reduce(0, +)
     let longest = durations.max() ?? 0
     let serial = mode == "sync" || locked
@@ -141,7 +143,7 @@ private func runThreadPool(_ run: RunContext) throws -> JSONObject {
     // The verdict states the rounded figure the summary carries, so the two always agree.
     let rounded = (speedup * 100).rounded() / 100
     // Which threads ran tasks, from the trace (no shared set for the workers to contend on).
-    let distinct = Set(run.recorded(["task.start"]).map(\.tid)).count
+    let distinct = Set(starts.map(\.tid)).count
     let pace = rounded > 1
         ? "\(format(rounded))× faster than one after another"
         : "a speedup of \(format(rounded))×, no faster than one after another"
@@ -219,8 +221,7 @@ func format(_ value: Double) -> String {
 }
 
 /// What a learner should see in a pool run: when it saturates, and how workers are reused.
-private func poolInsights(_ run: RunContext, workers: Int, tasks: Int, mode: String) {
-    let starts = run.recorded(["task.start"])
+private func poolInsights(_ run: RunContext, starts: [TraceEvent], workers: Int, mode: String) {
     guard let firstStart = starts.first else {
         run.main.insight("No tasks were submitted, so the worker lanes stay empty.", kind: .info)
         return
@@ -238,7 +239,7 @@ private func poolInsights(_ run: RunContext, workers: Int, tasks: Int, mode: Str
                          refs: [next.int("task").flatMap { task in run.firstSeq("task.submit") { $0.int("task") == task } }, freed, next.seq],
                          kind: .timing)
     }
-    let reused = run.recorded(["task.start"], lane: firstStart.lane)
+    let reused = starts.filter { $0.lane == firstStart.lane }
     if reused.count > 1 {
         run.main.insight("\(firstStart.lane) runs \(reused.count) tasks one after another on the same thread: the pool reuses its threads instead of starting one per task.",
                          refs: reused.map(\.seq), kind: .actor)
