@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -394,12 +395,14 @@ def noop(x=None): return x
 def threads():
     # Timed like ours: the pool exists; submit all, then every result (threads start lazily here).
     ex = ThreadPoolExecutor(max_workers=4)
+    c = time.process_time()  # CPU of all the process's threads, beside the wall clock
     t = time.perf_counter()
     fs = [ex.submit(noop) for _ in range(10000)]
     for f in fs: f.result()
     ms = (time.perf_counter() - t) * 1000
+    cpu = (time.process_time() - c) * 1000
     ex.shutdown()
-    return ms
+    return ms, cpu
 def processes():
     # Timed like ours: Pool(4) started (forked workers are running), then map alone; close/join untimed.
     pool = multiprocessing.Pool(4)
@@ -410,7 +413,8 @@ def processes():
     pool.join()
     return ms
 if __name__ == "__main__":
-    print(min(threads() for _ in range(3)), min(processes() for _ in range(3)))
+    runs = [threads() for _ in range(3)]
+    print(min(ms for ms, _ in runs), min(processes() for _ in range(3)), min(cpu for _, cpu in runs))
 """
 
 
@@ -424,15 +428,24 @@ def bench_pools(binary):
     path = os.path.join(ROOT, ".build", "bench_pools.py")
     with open(path, "w") as f:
         f.write(PY_POOLS)
-    py_threads, py_processes = map(float, subprocess.run([sys.executable, path], capture_output=True, text=True,
-                                                         timeout=300, check=True).stdout.split())
+    py_threads, py_processes, py_threads_cpu = map(float, subprocess.run(
+        [sys.executable, path], capture_output=True, text=True, timeout=300, check=True).stdout.split())
 
-    def ours(experiment, extra, figure):
+    def cpu_ms():
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (usage.ru_utime + usage.ru_stime) * 1000
+
+    cpu = {}  # experiment → least CPU ms of a whole `interleave run` process
+
+    def ours(experiment, extra, figure, tasks=10000):
         best = None
         for _ in range(3):
-            params = ["--param", "workers=4", "--param", "tasks=10000", "--param", "taskMs=0"] + extra
+            params = ["--param", "workers=4", "--param", f"tasks={tasks}", "--param", "taskMs=0"] + extra
+            before = cpu_ms()
             out = subprocess.run([binary, "run", experiment, *params, "--summary-only"], capture_output=True,
                                  text=True, timeout=300).stdout
+            used = cpu_ms() - before
+            cpu[experiment, tasks] = min(cpu.get((experiment, tasks), used), used)
             try:
                 summary = json.loads(out.strip().splitlines()[0])["summary"]
                 best = summary[figure] if best is None else min(best, summary[figure])
@@ -446,6 +459,14 @@ def bench_pools(binary):
         row("pools", "thread-pool (traced): submit 10,000, all results", tp, "ms",
             "ThreadPoolExecutor (untraced)", py_threads, goal="≥ 10× faster", met=py_threads / tp >= 10,
             ratio=py_threads / tp)
+        # CPU is less noisy than wall time on a busy machine. Ours: the whole process (every thread:
+        # the tracer's merge, the sched sampler, the summary) minus a 0-task run, per task; Python's:
+        # process_time of its timed part (all its threads), per task.
+        ours("thread-pool", ["--param", "jitterPct=0"], "wallMs", tasks=0)
+        per_task = (cpu["thread-pool", 10000] - cpu["thread-pool", 0]) / 10000 * 1000
+        row("pools", "thread-pool CPU per task (whole process, all threads, minus a 0-task run)", per_task, "µs",
+            "ThreadPoolExecutor CPU per task (process_time)", py_threads_cpu / 10000 * 1000,
+            ratio=py_threads_cpu / 10000 * 1000 / per_task if per_task > 0 else None)
     # process-pool's tasksMs: from its 4 worker processes up to map's last result in hand.
     pp = ours("process-pool", ["--param", "mode=map", "--param", "jitterPct=0"], "tasksMs")
     if pp:
