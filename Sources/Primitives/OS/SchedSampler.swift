@@ -208,18 +208,72 @@ private struct Core {
 
     // MARK: Reading the trace
 
+    /// Reads what the run traced since the last look, from the recorder's encoded lines
+    /// (shared with every stream, not copied): of most events only the type and the lane,
+    /// which every canonical line starts with (after seq and ts), are looked at; a wait's
+    /// few fields are found in its line; only a lane starting or ending (a handful per
+    /// run) is parsed whole. No event is decoded into a value here.
     mutating func ingest(_ recorder: TraceRecorder) {
         while true {
-            let (events, _) = recorder.read(from: nextSeq, limit: 2048)
-            if events.isEmpty { return }
-            nextSeq = events.last!.seq + 1
-            // By index: each event is read in place, not copied.
-            for index in events.indices { look(at: events[index]) }
+            let batch = recorder.readEncoded(from: nextSeq, limit: 4096)
+            if batch.isEmpty { return }
+            batch.shared.withUnsafeBytes { bytes in
+                var start = 0
+                for end in batch.lineEnds {
+                    look(line: UnsafeRawBufferPointer(rebasing: bytes[start..<(end - 1)]))
+                    start = end
+                }
+            }
+            nextSeq = batch.from + batch.count
+        }
+    }
+
+    /// One event's line (without its newline).
+    mutating func look(line: UnsafeRawBufferPointer) {
+        guard let (type, lane) = EventLine.typeAndLane(line) else { return lookParsed(line) }
+        switch Self.kind(first: type.first, count: type.count) {
+        case .other:
+            if !reasons.isEmpty { clearReason(of: String(decoding: lane, as: UTF8.self)) }
+        case .lane:
+            switch String(decoding: type, as: UTF8.self) {
+            case "sched.state": return
+            case "lane.start", "lane.end", "process.spawn", "process.exit": lookParsed(line)
+            default: if !reasons.isEmpty { clearReason(of: String(decoding: lane, as: UTF8.self)) }
+            }
+        case .wait:
+            let name = String(decoding: lane, as: UTF8.self)
+            if let reason = Self.waitReason(type: String(decoding: type, as: UTF8.self), line: line) {
+                reasons[name] = reason
+                if clearedLane == name { clearedLane = nil }
+            } else {
+                clearReason(of: name)
+            }
+        }
+    }
+
+    /// The whole line parsed: a lane starting or ending, or a line not in the canonical shape.
+    mutating func lookParsed(_ line: UnsafeRawBufferPointer) {
+        guard let value = try? JSONParser.parse(Array(line)), let event = TraceEvent(json: value) else { return }
+        look(at: event)
+    }
+
+    /// `waitReason` from a wait's line: its type, and the one field some waits depend on.
+    static func waitReason(type: String, line: UnsafeRawBufferPointer) -> String? {
+        switch type {
+        case "barrier.wait": EventLine.contains(line, #","last":true"#) ? nil : "barrier"
+        case "queue.full", "queue.empty": EventLine.contains(line, #","waiting":true"#) ? "queue" : nil
+        case "io.begin":
+            switch EventLine.string(line, after: #","op":""#) {
+            case "sleep"?: "sleep"
+            case "join"?: "join"
+            default: "IO"
+            }
+        default: waitReason(type: type)
         }
     }
 
     mutating func look(at event: TraceEvent) {
-        let kind = Self.kind(of: event.type)
+        let kind = Self.kind(first: event.type.utf8.first, count: event.type.utf8.count)
         if kind == .other {
             // Most events (task.*, log, …) neither start nor end a lane nor wait: only
             // whatever reason their lane had ends.
@@ -272,9 +326,8 @@ private struct Core {
 
     /// Which of `look`'s cases an event type can be, from its first byte and length
     /// alone (no string comparison for the common types), so most events skip them.
-    static func kind(of type: String) -> Kind {
-        let utf8 = type.utf8
-        switch (utf8.first, utf8.count) {
+    static func kind(first: UInt8?, count: Int) -> Kind {
+        switch (first, count) {
         case (UInt8(ascii: "l"), 9), (UInt8(ascii: "e"), 10), (UInt8(ascii: "s"), 8), (UInt8(ascii: "c"), 9),
              (UInt8(ascii: "b"), 12), (UInt8(ascii: "q"), 10), (UInt8(ascii: "q"), 11), (UInt8(ascii: "g"), 8),
              (UInt8(ascii: "i"), 8):
@@ -289,19 +342,26 @@ private struct Core {
 
     static func waitReason(_ event: TraceEvent) -> String? {
         switch event.type {
-        case "lock.wait": "lock"
-        case "event.wait": "event"
-        case "sem.wait": "semaphore"
-        case "cond.wait": "condition"
         case "barrier.wait": event.fields["last"]?.boolValue == true ? nil : "barrier"
         case "queue.full", "queue.empty": event.fields["waiting"]?.boolValue == true ? "queue" : nil
-        case "gil.wait": "GIL"
         case "io.begin":
             switch event.fields["op"]?.stringValue {
             case "sleep"?: "sleep"
             case "join"?: "join"
             default: "IO"
             }
+        default: waitReason(type: event.type)
+        }
+    }
+
+    /// The reason of the waits whose type alone says it.
+    static func waitReason(type: String) -> String? {
+        switch type {
+        case "lock.wait": "lock"
+        case "event.wait": "event"
+        case "sem.wait": "semaphore"
+        case "cond.wait": "condition"
+        case "gil.wait": "GIL"
         default: nil
         }
     }
@@ -577,5 +637,83 @@ private struct Core {
                 "cpuMs": .double(ms(selfCpuNs)), "cpuPercent": .double((percent * 100).rounded() / 100),
             ],
         ]
+    }
+}
+
+/// Reading a canonical event line (`{"seq":…,"ts":…,"type":"…","lane":"…",…}`) without
+/// parsing it: where its type and lane are, and whether it holds a field.
+enum EventLine {
+    /// The type's and the lane's bytes; nil if the line does not start the canonical way
+    /// or either string holds an escape (then it is parsed instead).
+    static func typeAndLane(_ line: UnsafeRawBufferPointer) -> (UnsafeRawBufferPointer, UnsafeRawBufferPointer)? {
+        var index = 0
+        guard expect(#"{"seq":"#, in: line, at: &index) else { return nil }
+        skipNumber(line, &index)
+        guard expect(#","ts":"#, in: line, at: &index) else { return nil }
+        skipNumber(line, &index)
+        guard expect(#","type":""#, in: line, at: &index), let type = stringBody(line, &index),
+              expect(#","lane":""#, in: line, at: &index), let lane = stringBody(line, &index)
+        else { return nil }
+        return (type, lane)
+    }
+
+    /// Whether `pattern` occurs in the line (a field pattern starts with `,"`, which no
+    /// string value can hold unescaped).
+    static func contains(_ line: UnsafeRawBufferPointer, _ pattern: StaticString) -> Bool {
+        find(pattern, in: line) != nil
+    }
+
+    /// The string that follows `prefix` (which ends with its opening quote), if it has no escapes.
+    static func string(_ line: UnsafeRawBufferPointer, after prefix: StaticString) -> String? {
+        guard let found = find(prefix, in: line) else { return nil }
+        var index = found + prefix.utf8CodeUnitCount
+        return stringBody(line, &index).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Where `pattern` first occurs in the line (the lines are short: a plain scan).
+    private static func find(_ pattern: StaticString, in line: UnsafeRawBufferPointer) -> Int? {
+        let count = pattern.utf8CodeUnitCount
+        guard count > 0, line.count >= count else { return nil }
+        let first = pattern.utf8Start[0]
+        var start = 0
+        while start + count <= line.count {
+            if line[start] == first {
+                var offset = 1
+                while offset < count, line[start + offset] == pattern.utf8Start[offset] { offset += 1 }
+                if offset == count { return start }
+            }
+            start += 1
+        }
+        return nil
+    }
+
+    private static func expect(_ literal: StaticString, in line: UnsafeRawBufferPointer, at index: inout Int) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard index + count <= line.count else { return false }
+        for offset in 0..<count where line[index + offset] != literal.utf8Start[offset] { return false }
+        index += count
+        return true
+    }
+
+    private static func skipNumber(_ line: UnsafeRawBufferPointer, _ index: inout Int) {
+        if index < line.count, line[index] == UInt8(ascii: "-") { index += 1 }
+        while index < line.count, line[index] >= UInt8(ascii: "0"), line[index] <= UInt8(ascii: "9") { index += 1 }
+    }
+
+    /// A string's bytes up to its closing quote (the index moves past it); nil at an escape.
+    private static func stringBody(_ line: UnsafeRawBufferPointer, _ index: inout Int) -> UnsafeRawBufferPointer? {
+        let start = index
+        while index < line.count {
+            switch line[index] {
+            case UInt8(ascii: "\""):
+                defer { index += 1 }
+                return UnsafeRawBufferPointer(rebasing: line[start..<index])
+            case UInt8(ascii: "\\"):
+                return nil
+            default:
+                index += 1
+            }
+        }
+        return nil
     }
 }
