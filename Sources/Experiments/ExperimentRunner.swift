@@ -59,6 +59,9 @@ public final class ExperimentRun: Sendable {
     /// close). So a client that saw its stream close will find the run's final status,
     /// and by then no thread of the run is left.
     public func start(onEnd: @escaping @Sendable (RunOutcome) -> Void = { _ in }) {
+        // After an idle period the tracer keeps only a few spare chunks: top them up on
+        // the scheduler thread while the run starts, not on the run's traced threads.
+        Scheduler.shared.after(ms: 0) { TracerMemory.prepare() }
         let thread = Mutex<TracedThread?>(nil)
         let gate = Monitor(control: RunControl())
         let runThread = TracedThread(name: "run-\(context.runID)") { [self] in

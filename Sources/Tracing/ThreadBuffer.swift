@@ -162,6 +162,10 @@ public enum TracerMemory {
     /// Unmaps the spares beyond `idleSpareLimit`; returns how many were unmapped.
     @discardableResult
     public static func releaseIdle() -> Int { RecordChunks.pool.shrink() }
+    /// Tops the spares back up (pages mapped) before a run emits, so its threads do not
+    /// fault on their first chunks after an idle period shrank the pool. Call it off the
+    /// traced threads.
+    public static func prepare() { RecordChunks.refill() }
 }
 
 /// One thread's events for one recorder. Only its thread writes records (no lock);
