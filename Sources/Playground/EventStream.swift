@@ -30,6 +30,8 @@ public final class EventStream: StreamSource {
         var lastSentNs: UInt64
         var registered = false
         var closed = false
+        /// The last batch read everything there was: the stream is at the live edge.
+        var live = false
     }
 
     private let state: Mutex<State>
@@ -43,17 +45,29 @@ public final class EventStream: StreamSource {
     }
 
     public func next(wake: @escaping @Sendable () -> Void) -> StreamChunk {
-        let (from, heartbeat) = state.withLock { state in
+        let (from, heartbeat, live, lastSentNs) = state.withLock { state in
             let heartbeat = state.heartbeatDue
             state.heartbeatDue = false
             state.waiting = nil
-            return (state.next, heartbeat)
+            defer { state.live = false }
+            return (state.next, heartbeat, state.live, state.lastSentNs)
         }
-        let batch = recorder.readEncoded(from: from, limit: 4096, maxBytes: 1 << 18)
+        // At the live edge, a stream that sent less than a round ago waits for the next round
+        // instead of sending the few lines that trickled in since. With many subscribers on an
+        // idle machine, libmicrohttpd's workers would otherwise cycle through every connection
+        // as fast as they can, a few lines a send, and spend both cores on the send path (the
+        // bench client beside them starves). Under load a cycle takes longer than a round anyway:
+        // then this never waits, and each send carries all that came in meanwhile.
+        if live, !heartbeat, let pace = feed.pace, interleave_monotonic_ns() &- lastSentNs < pace {
+            return waitForMore(from: from, wake: wake)
+        }
+        let batch = recorder.readEncoded(from: from, limit: Self.batchLimit, maxBytes: Self.batchBytes)
         if !batch.isEmpty {
             state.withLock {
                 $0.next = batch.from + batch.count
                 $0.lastSentNs = interleave_monotonic_ns()
+                // Everything there was (well inside both limits), and the trace goes on.
+                $0.live = batch.count < Self.batchLimit && batch.byteCount < Self.batchBytes / 2 && !batch.finished
             }
             switch encoding {
             case .ndjson: return .shared(SharedLines(bytes: batch.shared))
@@ -65,7 +79,15 @@ public final class EventStream: StreamSource {
             state.withLock { $0.lastSentNs = interleave_monotonic_ns() }
             return .data(encoding.heartbeat)
         }
-        // One wake-up for whichever comes first: new events (from the feed) or the heartbeat.
+        return waitForMore(from: from, wake: wake)
+    }
+
+    static let batchLimit = 4096
+    static let batchBytes = 1 << 18
+
+    /// Waits on the feed for events from `from` on: one wake-up for whichever comes first, the
+    /// feed's next round or the heartbeat.
+    private func waitForMore(from: Int, wake: @escaping @Sendable () -> Void) -> StreamChunk {
         let once = Once(wake)
         let register = state.withLock { state in
             guard !state.closed else { return false }
@@ -133,6 +155,12 @@ public final class LiveFeed: Sendable {
     public init(recorder: TraceRecorder) { self.recorder = recorder }
 
     func join() { state.withLock { $0.subscribers += 1 } }
+
+    /// The time between rounds when it is a millisecond or more (many subscribers), else nil.
+    var pace: UInt64? {
+        let pace = state.withLock { min(UInt64($0.subscribers) * Self.paceNsPerSubscriber, Self.maxPaceNs) }
+        return pace >= 1_000_000 ? pace : nil
+    }
 
     func leave(_ subscriber: ObjectIdentifier) {
         state.withLock { state in
