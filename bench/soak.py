@@ -85,6 +85,16 @@ class Server:
         return {"threads": threads, "fds": fds, "rssMiB": round(rss / 2**20, 1), "children": children, "zombies": zombies,
                 **memory_parts(pid), **self.memory_metrics()}
 
+    def fd_targets(self):
+        """What each open fd of the server is (a file's path, socket:[inode], pipe:[inode])."""
+        pid, out = self.process.pid, []
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                out.append(f"{fd} -> {os.readlink(f'/proc/{pid}/fd/{fd}')}")
+            except OSError:
+                pass
+        return out
+
     def memory_metrics(self):
         """The server's own account (GET /metrics): runs held in memory (live or waiting for
         the store writer), malloc's held and in-use bytes, the tracer's spare chunks."""
@@ -272,6 +282,7 @@ def reader(server, stop, tally, rng):
 
 
 MARGIN = {"threads": 8, "fds": 64, "rssMiB": 16}
+SETTLE_SECONDS = 45
 END_RSS_MARGIN_MIB = 8
 SECTION_BEGIN, SECTION_END = "<!-- soak:begin -->", "<!-- soak:end -->"
 
@@ -299,7 +310,7 @@ def write_markdown(report):
         "clients starting short runs and reading their streams, starting long runs and cancelling them or hanging up",
         "mid-stream, hostile requests (conflicting lengths, CL with TE, NUL in the path, bad JSON, oversized and",
         "form bodies, header trickles, bursts of idle connections) and readers of health, metrics and the viewer.",
-        f"Sampled every {report['sampleSeconds']} s ({len(report['samples'])} samples); the end is after the load stopped and the server settled.",
+        f"Sampled every {report['sampleSeconds']} s ({len(report['samples'])} samples); the end is when the server settled after the load stopped (at most {SETTLE_SECONDS} s).",
         "",
         "| figure | baseline | peak under load | end | drift under load (last third − first third) |",
         "|---|---|---|---|---|",
@@ -315,6 +326,8 @@ def write_markdown(report):
         f"**{'yes' if report['flatEnd'] else 'no'}** (RSS {b['rssMiB']} → {e['rssMiB']} MiB, +{round(e['rssMiB'] - b['rssMiB'], 1)})",
         f"- no drift under load (margins: threads +{MARGIN['threads']}, fds +{MARGIN['fds']}, RSS +{MARGIN['rssMiB']} MiB): "
         f"**{'yes' if report['flatLoad'] else 'no'}**",
+        f"- settled (threads, fds and children back at the baseline) {report['settleSeconds']} s after the load stopped"
+        + (f"; still open after {SETTLE_SECONDS} s: {', '.join(report['leftOpen'])}" if report["leftOpen"] else ""),
         f"- graceful stop after the soak: exit {report['exit']}",
         "",
         "RSS over the load phase (MiB, one sample per minute): " + " ".join(str(s["rssMiB"]) for s in report["samples"][::max(1, 60 // report['sampleSeconds'])]),
@@ -362,6 +375,7 @@ def main():
                     call(server, "GET", f"/api/runs/{json.loads(body)['id']}/events", timeout=120)
             time.sleep(3)
             baseline = server.facts()
+            baseline_fds = server.fd_targets()
             print(f"baseline: {baseline}", flush=True)
             stop, tally = threading.Event(), Tally()
             workers = [(runner, 3), (canceller, 2), (hostile, 3), (reader, 2)]
@@ -384,9 +398,21 @@ def main():
             stop.set()
             for thread in threads:
                 thread.join(timeout=60)
-            # Let the last runs end and idle connections time out.
-            time.sleep(8)
-            end = server.facts()
+            # Let the last runs end and idle connections time out: poll until threads, fds
+            # and children are back at the baseline, for at most SETTLE_SECONDS (longer than
+            # libmicrohttpd's 30 s idle timeout, so a connection a hostile client left open
+            # has closed; a leaked fd never does). What is still open then is named.
+            settle_started = time.time()
+            while True:
+                end = server.facts()
+                settled = (end["threads"] <= baseline["threads"] and end["fds"] <= baseline["fds"]
+                           and end["children"] == 0 and end["zombies"] == 0)
+                if settled or time.time() - settle_started > SETTLE_SECONDS:
+                    break
+                time.sleep(1)
+            settle_seconds = round(time.time() - settle_started, 1)
+            left_open = sorted(set(server.fd_targets()) - set(baseline_fds)) if not settled else []
+            print(f"settled in {settle_seconds} s" + (f"; still open: {left_open}" if left_open else ""))
             flat_end = (end["threads"] <= baseline["threads"] and end["fds"] <= baseline["fds"]
                         and end["rssMiB"] <= baseline["rssMiB"] + END_RSS_MARGIN_MIB and end["children"] == 0 and end["zombies"] == 0)
             drifted = drift(samples)
@@ -414,6 +440,7 @@ def main():
                     "samples": samples, "baseline": baseline, "peak": peak, "end": end, "drift": drifted,
                     "counts": dict(sorted(tally.counts.items())), "serverErrors": tally.server_errors,
                     "logErrors": len(errors), "flatEnd": flat_end, "flatLoad": flat_load, "exit": code,
+                    "settleSeconds": settle_seconds, "leftOpen": left_open,
                 })
                 print("wrote the Soak section of BENCHMARKS.md")
             return 0 if flat_end and flat_load and tally.server_errors == 0 and code == 0 else 1
