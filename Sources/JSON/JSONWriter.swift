@@ -43,13 +43,19 @@ public struct JSONWriter {
     }
 
     public mutating func writeInt(_ value: Int) {
+        // One append per number instead of one per digit (the recorder writes ~8 a line).
+        Self.withDecimal(value) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Hands `body` the decimal digits of `value` (and its sign): at most 20 bytes, written
+    /// from the end of a buffer on the stack. Shared by `writeInt` and the recorder's
+    /// in-place line writer, so a number is formatted the same way in both.
+    @inlinable @inline(__always)
+    public static func withDecimal<R>(_ value: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         var magnitude = value.magnitude
-        // 19 digits and a sign at most (Int.min), written from the end, appended at once:
-        // one append per number instead of one per digit (the recorder writes ~8 a line).
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { buffer in
+        // 19 digits and a sign at most (Int.min).
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        return withUnsafeMutableBytes(of: &digits) { buffer in
             var start = buffer.count
             repeat {
                 start -= 1
@@ -60,7 +66,7 @@ public struct JSONWriter {
                 start -= 1
                 buffer[start] = UInt8(ascii: "-")
             }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start...]))
+            return UnsafeRawBufferPointer(rebasing: buffer[start...]).withMemoryRebound(to: UInt8.self, body)
         }
     }
 

@@ -726,22 +726,8 @@ struct RawLineWriter {
         bytes.withUnsafeBufferPointer { put($0) }
     }
 
-    /// Decimal digits (and a sign): at most 20 bytes.
+    /// Decimal digits (and a sign), as `JSONWriter.writeInt` writes them.
     @inline(__always) mutating func put(_ value: Int) {
-        var magnitude = value.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var start = 24
-            repeat {
-                start -= 1
-                buffer[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if value < 0 {
-                start -= 1
-                buffer[start] = UInt8(ascii: "-")
-            }
-            put(UnsafeBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[start...]))
-        }
+        JSONWriter.withDecimal(value) { put($0) }
     }
 }
