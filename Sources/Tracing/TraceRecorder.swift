@@ -417,8 +417,13 @@ public final class TraceRecorder: @unchecked Sendable {
 
     /// Every event so far, as values: decoded from the stored records the first time they
     /// are asked for, then kept.
+    /// That is every event whose `seq` was taken before the call, not only those merged so
+    /// far: a record published by one thread can wait behind an earlier ticket another
+    /// thread has not published yet, and a run that reads its own trace after its workers
+    /// are done (to count which threads ran its tasks) must see all their events.
     public var events: [TraceEvent] {
-        state.withLock { state in
+        mergeThrough(state.withLock { issued($0) })
+        return state.withLock { state in
             mergeLocked(&state)
             let stored = state.stored
             if state.decoded.count < stored.count {

@@ -135,6 +135,36 @@ import Foundation
         #expect(Set(events.map(\.tid)).count == 2)
     }
 
+    @Test func eventsReadWhileAWriterIsHeldWaitForItAndMissNothing() {
+        // Writer A takes seq 1 and is held; this thread publishes 2...4. A reader of
+        // `events` (as a run reading its own trace) must get all of 0...4, so it waits for A:
+        // it is started before A is let go and can only return once A has published.
+        let paused = Handshake(), resume = Handshake(), reading = Handshake()
+        let recorder = TraceRecorder(afterTicket: { seq in
+            guard seq == 1 else { return }
+            paused.signal()
+            resume.wait()
+        })
+        let type = TraceName("step"), laneA = TraceName("thread-a"), laneB = TraceName("thread-b")
+        let n = TraceName("n")
+        recorder.emit(type, lane: laneB, TraceFields(n, .int(0)))
+        let writerA = Thread { recorder.emit(type, lane: laneA, TraceFields(n, .int(1))) }
+        writerA.start()
+        paused.wait()
+        for i in 2...4 { recorder.emit(type, lane: laneB, TraceFields(n, .int(i))) }
+        let seen = Mutex<[Int]?>(nil)
+        let reader = Thread {
+            reading.signal()
+            let seqs = recorder.events.map(\.seq)
+            seen.withLock { $0 = seqs }
+        }
+        reader.start()
+        reading.wait()
+        resume.signal()
+        while seen.withLock({ $0 }) == nil { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(seen.withLock { $0 } == [0, 1, 2, 3, 4])
+    }
+
     @Test func aRecordIsOneCacheLineAndKeepsItsNsCPUAndSeq() {
         #expect(MemoryLayout<Record>.size == 64 && MemoryLayout<Record>.stride == 64)
         let fields = TraceFields(TraceName("a"), .int(-5), TraceName("b"), .bool(true), TraceName("c"), .name(TraceName("d")))
