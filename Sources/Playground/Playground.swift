@@ -50,9 +50,13 @@ public final class Playground: Sendable {
             store: store, liveRuns: { table.runs.withLock { Array($0.values) } },
             persisted: { run in
                 // Deleted while it was ending: gone from the store before it leaves the table,
-                // so no request sees it come back in between.
-                if run.written.withLock({ $0.deleteWhenPersisted }) { _ = try? store.delete(run.id) }
-                table.runs.withLock { _ = $0.removeValue(forKey: run.id) }
+                // so no request sees it come back in between. The flag is read under the
+                // table's lock, which a DELETE holds while it sets it: either it is seen
+                // here, or the run has left the table and the DELETE deletes the stored row.
+                table.runs.withLock { runs in
+                    if run.written.withLock({ $0.deleteWhenPersisted }) { _ = try? store.delete(run.id) }
+                    _ = runs.removeValue(forKey: run.id)
+                }
                 _ = try? store.enforceRetention()
                 Memory.giveBack()
                 table.persisted.lockAndBroadcast()
@@ -179,18 +183,29 @@ public final class Playground: Sendable {
 
     /// Cancels a live run (true) or deletes a finished one (false).
     public func cancelOrDelete(_ id: String) throws(Problem) -> Bool {
-        if let run = liveRun(id) {
-            if !run.status.isFinal {
-                run.execution.control.stop(.cancelled)
-                return true
-            }
+        enum Live { case running(LiveRun), marked, markedBefore, gone }
+        // Under the table's lock (see `persisted`): a run still in the table when its flag
+        // is set is deleted by the store writer, one that has left it is deleted below.
+        let live: Live = table.runs.withLock { runs in
+            guard let run = runs[id] else { return .gone }
+            if !run.status.isFinal { return .running(run) }
             let first = run.written.withLock { written in
                 defer { written.deleteWhenPersisted = true }
                 return !written.deleteWhenPersisted
             }
-            guard first else { throw Problem.noRun(id) }
+            return first ? .marked : .markedBefore
+        }
+        switch live {
+        case .running(let run):
+            run.execution.control.stop(.cancelled)
+            return true
+        case .marked:
             writer.wake()
             return false
+        case .markedBefore:
+            throw Problem.noRun(id)
+        case .gone:
+            break
         }
         guard try storeCall({ () throws(StoreError) in try store.delete(id) }) else { throw Problem.noRun(id) }
         Memory.giveBack()
