@@ -99,10 +99,10 @@ import Foundation
         #expect(rest.count == 1 && rest.finished)
     }
 
-    @Test func aWriterPreemptedBetweenTicketAndPublishHoldsLaterEventsBackUntilItResumes() {
-        // Writer A takes seq 1 and is held right there — as if preempted — while this
-        // thread emits seqs 2...4 from its own buffer. Readers must see 0 only, then,
-        // once A resumes, 1...4: gapless, ts non-decreasing, each seq exactly once.
+    /// Seq 0 and 2...4 emitted by this thread on lane thread-b, seq 1 by writer A on
+    /// thread-a, which is held between taking its ticket and publishing — as if preempted —
+    /// until `resume` is signalled.
+    private func recorderWithAHeldWriter() -> (recorder: TraceRecorder, resume: Handshake) {
         let paused = Handshake(), resume = Handshake()
         let recorder = TraceRecorder(afterTicket: { seq in
             guard seq == 1 else { return }
@@ -116,6 +116,14 @@ import Foundation
         writerA.start()
         paused.wait()
         for i in 2...4 { recorder.emit(type, lane: laneB, TraceFields(n, .int(i))) }
+        return (recorder, resume)
+    }
+
+    @Test func aWriterPreemptedBetweenTicketAndPublishHoldsLaterEventsBackUntilItResumes() {
+        // Writer A takes seq 1 and is held right there — as if preempted — while this
+        // thread emits seqs 2...4 from its own buffer. Readers must see 0 only, then,
+        // once A resumes, 1...4: gapless, ts non-decreasing, each seq exactly once.
+        let (recorder, resume) = recorderWithAHeldWriter()
 
         let held = recorder.readEncoded(from: 0, limit: 100)
         #expect(held.count == 1, "seq 1 is not published, so 2...4 wait behind it")
@@ -139,19 +147,8 @@ import Foundation
         // Writer A takes seq 1 and is held; this thread publishes 2...4. A reader of
         // `events` (as a run reading its own trace) must get all of 0...4, so it waits for A:
         // it is started before A is let go and can only return once A has published.
-        let paused = Handshake(), resume = Handshake(), reading = Handshake()
-        let recorder = TraceRecorder(afterTicket: { seq in
-            guard seq == 1 else { return }
-            paused.signal()
-            resume.wait()
-        })
-        let type = TraceName("step"), laneA = TraceName("thread-a"), laneB = TraceName("thread-b")
-        let n = TraceName("n")
-        recorder.emit(type, lane: laneB, TraceFields(n, .int(0)))
-        let writerA = Thread { recorder.emit(type, lane: laneA, TraceFields(n, .int(1))) }
-        writerA.start()
-        paused.wait()
-        for i in 2...4 { recorder.emit(type, lane: laneB, TraceFields(n, .int(i))) }
+        let (recorder, resume) = recorderWithAHeldWriter()
+        let reading = Handshake()
         let seen = Mutex<[Int]?>(nil)
         let reader = Thread {
             reading.signal()
