@@ -422,9 +422,19 @@ def test_live_run_is_followed_until_the_user_pans_and_timeline_click_finds_the_l
         const m = window.interleave.state.model;
         return m.events.findIndex(e => e.type === 'task.submit');""")
     assert index >= 0
-    pos = driver.execute_script("return window.interleave.timeline.positionOf(arguments[0])", index)
     canvas = driver.find_element(By.ID, "timeline")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    # Where the event is once a frame has passed without the timeline moving it (the page
+    # may still redraw or lay out after the run ends); then click there.
+    pos = driver.execute_async_script("""
+        const [i, done] = arguments;
+        const read = () => JSON.stringify(window.interleave.timeline.positionOf(i));
+        let last = read();
+        const tick = () => requestAnimationFrame(() => {
+            const now = read();
+            if (now === last) done(JSON.parse(now)); else { last = now; tick(); }
+        });
+        tick();""", index)
     from selenium.webdriver.common.action_chains import ActionChains
     size = canvas.size
     ActionChains(driver).move_to_element_with_offset(
