@@ -85,29 +85,42 @@ public struct TraceFields: Sendable {
     }
 }
 
-/// The process's interned names, each with its JSON string bytes (`"task.start"`).
+/// Names by index, each with its JSON string bytes (`"task.start"`): the process's
+/// (`NameTable`) and a recorder's own (`TraceRecorder.localName`).
+struct InternedNames {
+    private var ids: [String: Int] = [:]
+    private(set) var strings: [String] = []
+    private(set) var json: [[UInt8]] = []
+
+    /// Starts with `first` at indexes 0, 1, ….
+    init(_ first: [String] = []) {
+        for name in first { _ = index(of: name) }
+    }
+
+    /// `name`'s index, added (with its JSON bytes) if it is new.
+    mutating func index(of name: String) -> Int {
+        if let index = ids[name] { return index }
+        let index = strings.count
+        ids[name] = index
+        strings.append(name)
+        var writer = JSONWriter(capacity: name.utf8.count + 2)
+        writer.writeString(name)
+        json.append(writer.bytes)
+        return index
+    }
+}
+
+/// The process's interned names.
 final class NameTable: Sendable {
     static let shared = NameTable()
 
-    struct Names {
-        var ids: [String: UInt32] = ["": 0]
-        var strings: [String] = [""]
-        var json: [[UInt8]] = [Array("\"\"".utf8)]
-    }
-
-    private let names = Mutex(Names())
+    private let names = Mutex(InternedNames([""]))  // id 0: no name
 
     func intern(_ string: String) -> UInt32 {
         names.withLock { names in
-            if let id = names.ids[string] { return id }
-            let id = UInt32(names.strings.count)
-            precondition(id < 1 << 30, "too many interned trace names")
-            names.ids[string] = id
-            names.strings.append(string)
-            var writer = JSONWriter(capacity: string.utf8.count + 2)
-            writer.writeString(string)
-            names.json.append(writer.bytes)
-            return id
+            let index = names.index(of: string)
+            precondition(index < 1 << 30, "too many interned trace names")
+            return UInt32(index)
         }
     }
 

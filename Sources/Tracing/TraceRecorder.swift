@@ -79,9 +79,7 @@ public final class TraceRecorder: @unchecked Sendable {
         var nameStrings: [String] = []
         /// Names of this recorder's own (`localName`): lanes of other processes, which
         /// would otherwise grow the process-wide table by a name per child process.
-        var localIDs: [String: UInt32] = [:]
-        var localStrings: [String] = []
-        var localJSON: [[UInt8]] = []
+        var local = InternedNames()
     }
 
     private let state = Mutex(State())
@@ -213,16 +211,7 @@ public final class TraceRecorder: @unchecked Sendable {
     /// An id for `name` that only this recorder knows (for `MergedEvent.lane`): a child
     /// process's lane, which names its pid, is not interned for the whole process.
     public func localName(_ name: String) -> UInt32 {
-        state.withLock { state in
-            if let id = state.localIDs[name] { return id }
-            let id = Record.localName | UInt32(state.localStrings.count)
-            state.localIDs[name] = id
-            state.localStrings.append(name)
-            var writer = JSONWriter(capacity: name.utf8.count + 2)
-            writer.writeString(name)
-            state.localJSON.append(writer.bytes)
-            return id
-        }
+        state.withLock { Record.localName | UInt32($0.local.index(of: name)) }
     }
 
     /// The calling thread's buffer for this recorder, found through a thread-local slot.
@@ -299,7 +288,7 @@ public final class TraceRecorder: @unchecked Sendable {
         var log = EncodedLog()
         swap(&log, &state.log)
         defer { swap(&log, &state.log) }
-        var encoder = RecordEncoder(processID: processID, lastTs: state.lastTs, names: state.names, local: state.localJSON)
+        var encoder = RecordEncoder(processID: processID, lastTs: state.lastTs, names: state.names, local: state.local.json)
         let stored = state.stored
         defer { (state.lastTs, state.names) = (encoder.lastTs, encoder.names) }
         log.appendLines { line, raw in
@@ -430,7 +419,7 @@ public final class TraceRecorder: @unchecked Sendable {
                 state.decoded.reserveCapacity(stored.count)
                 for index in state.decoded.count..<stored.count {
                     state.decoded.append(stored.decode(index, processID: processID, names: &state.nameStrings,
-                                                       lanes: state.localStrings, log: state.log))
+                                                       lanes: state.local.strings, log: state.log))
                 }
             }
             return state.decoded
@@ -549,7 +538,7 @@ public final class TraceRecorder: @unchecked Sendable {
                 let stored = state.stored[index]
                 return (stored, stored.text == 0 ? nil : state.log.read(from: index, limit: 1, maxBytes: .max).bytes)
             }
-            return (nil, copied, state.localStrings)
+            return (nil, copied, state.local.strings)
         }
         if let cached { return (ArraySlice(cached), batch.finished) }
         var names = NameTable.shared.strings
