@@ -98,8 +98,11 @@ private func runSequentialVsConcurrent(_ run: RunContext) throws -> JSONObject {
         return "as \(kind) they overlapped for \(Int(ms.rounded())) ms"
     }
     let bothOverlap = (threadsOverlapMs ?? 0) > 0 && (processesOverlapMs ?? 0) > 0
+    let slowest = min(speedupThreads, speedupProcesses)
     let bands = !bothOverlap ? "so a band without overlap is no shorter"
-        : min(speedupThreads, speedupProcesses) >= 1.8 ? "so those bands are about half as long" : "so those bands are shorter, though not half"
+        : slowest >= 1.8 ? "so those bands are about half as long"
+        : slowest >= 1.1 ? "so those bands are shorter, though not half"
+        : "yet the \(speedupProcesses <= speedupThreads ? "processes" : "threads") band is no shorter (\(format(slowest))×): starting them cost more than the overlap saved"
     main.insight("The same two jobs: one after another they fill the sequential band end to end; \(overlapWords("threads", threadsOverlapMs)) and \(overlapWords("processes", processesOverlapMs)), \(bands) (\(Int(sequentialMs)) / \(Int(threadsMs)) / \(Int(processesMs)) ms).",
                  refs: [sequentialBegin, sequentialEnd, threadsBegin, threadsEnd, processesBegin, processesEnd], kind: .timing)
     if let spawn = run.recorder.events.first(where: { $0.type == "process.spawn" }),
